@@ -1,0 +1,368 @@
+/* The graph: its arena, its sticky error, its leaves and their bindings. */
+#include "internal.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN 64
+#define CHUNK_BYTES (256 * 1024)
+
+struct arena_chunk {
+    struct arena_chunk *next;
+    size_t size; /* bytes obtained from the allocator, header included */
+    size_t used;
+};
+
+static void *default_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)ud;
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
+
+void *ad_raw_alloc(bome_graph *g, size_t bytes)
+{
+    void *p = g->alloc(g->ud, NULL, 0, bytes);
+    if (p)
+        g->bytes += bytes;
+    return p;
+}
+
+void ad_raw_free(bome_graph *g, void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    g->alloc(g->ud, p, bytes, 0);
+    g->bytes -= bytes;
+}
+
+static size_t header_bytes(void)
+{
+    return (sizeof(struct arena_chunk) + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+void *ad_alloc(bome_graph *g, size_t bytes)
+{
+    bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    if (bytes == 0)
+        bytes = ALIGN;
+    struct arena_chunk *c = g->chunks;
+    if (!c || c->size - c->used < bytes) {
+        /* A large block gets a chunk of its own so the current chunk's tail
+         * stays usable for the small nodes that follow. */
+        size_t want = header_bytes() + bytes + ALIGN;
+        if (want < CHUNK_BYTES)
+            want = CHUNK_BYTES;
+        struct arena_chunk *nc = ad_raw_alloc(g, want);
+        if (!nc) {
+            ad_error(g, BOME_ERR_NOMEM, "out of memory: %zu bytes", want);
+            return NULL;
+        }
+        nc->size = want;
+        uintptr_t base = (uintptr_t)nc + header_bytes();
+        nc->used = header_bytes() + ((ALIGN - base % ALIGN) % ALIGN);
+        if (c && want > CHUNK_BYTES) {
+            nc->next = c->next; /* keep the small-node chunk on top */
+            c->next = nc;
+        } else {
+            nc->next = c;
+            g->chunks = nc;
+        }
+        c = nc;
+    }
+    void *p = (char *)c + c->used;
+    c->used += bytes;
+    memset(p, 0, bytes);
+    return p;
+}
+
+int ad_error(bome_graph *g, int code, const char *fmt, ...)
+{
+    if (g->status != BOME_OK)
+        return code;
+    g->status = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->msg, sizeof g->msg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *bome_status_str(int status)
+{
+    switch (status) {
+    case BOME_OK: return "ok";
+    case BOME_ERR_ARG: return "invalid argument";
+    case BOME_ERR_SHAPE: return "shape mismatch";
+    case BOME_ERR_KIND: return "wrong kind of node";
+    case BOME_ERR_NOMEM: return "out of memory";
+    case BOME_ERR_RANGE: return "index out of range";
+    case BOME_ERR_NONFINITE: return "non-finite value";
+    case BOME_ERR_IO: return "input/output error";
+    case BOME_ERR_STATE: return "call out of order";
+    default: return "unknown status";
+    }
+}
+
+bome_graph *bome_graph_new(void) { return bome_graph_new_alloc(NULL, NULL); }
+
+bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
+{
+    if (!alloc)
+        alloc = default_alloc;
+    bome_graph *g = alloc(ud, NULL, 0, sizeof *g);
+    if (!g)
+        return NULL;
+    memset(g, 0, sizeof *g);
+    g->alloc = alloc;
+    g->ud = ud;
+    return g;
+}
+
+void bome_graph_free(bome_graph *g)
+{
+    if (!g)
+        return;
+    struct arena_chunk *c = g->chunks;
+    while (c) {
+        struct arena_chunk *next = c->next;
+        g->alloc(g->ud, c, c->size, 0);
+        c = next;
+    }
+    if (g->nodes)
+        g->alloc(g->ud, g->nodes, g->cap_nodes * sizeof *g->nodes, 0);
+    if (g->mark)
+        g->alloc(g->ud, g->mark, g->cap_mark, 0);
+    g->alloc(g->ud, g, sizeof *g, 0);
+}
+
+int bome_graph_status(const bome_graph *g) { return g ? g->status : BOME_ERR_ARG; }
+
+const char *bome_graph_errmsg(const bome_graph *g)
+{
+    if (!g)
+        return "no graph (NULL)";
+    return g->msg;
+}
+
+void bome_graph_clear_error(bome_graph *g)
+{
+    if (!g)
+        return;
+    g->status = BOME_OK;
+    g->msg[0] = '\0';
+}
+
+size_t bome_graph_size(const bome_graph *g) { return g ? g->n_nodes : 0; }
+size_t bome_graph_bytes(const bome_graph *g) { return g ? g->bytes : 0; }
+
+const char *ad_shape_str(bome_shape s, char *buf)
+{
+    switch (s.rank) {
+    case 0: snprintf(buf, 40, "scalar"); break;
+    case 1: snprintf(buf, 40, "vector(%d)", s.cols); break;
+    default: snprintf(buf, 40, "matrix(%dx%d)", s.rows, s.cols); break;
+    }
+    return buf;
+}
+
+bool ad_shape_eq(bome_shape a, bome_shape b)
+{
+    return a.rank == b.rank && a.rows == b.rows && a.cols == b.cols;
+}
+
+bool ad_check(bome_graph *g, const char *op, int n, bome_node *const *src)
+{
+    if (!g)
+        return false;
+    for (int i = 0; i < n; i++)
+        if (!src[i]) {
+            /* A NULL from an earlier failed build is already explained. */
+            if (g->status == BOME_OK)
+                ad_error(g, BOME_ERR_ARG, "%s: argument %d is NULL", op, i + 1);
+            return false;
+        }
+    return true;
+}
+
+static bool grow_tape(bome_graph *g)
+{
+    if (g->n_nodes < g->cap_nodes)
+        return true;
+    size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
+    bome_node **p = g->alloc(g->ud, g->nodes, g->cap_nodes * sizeof *p, cap * sizeof *p);
+    if (!p) {
+        ad_error(g, BOME_ERR_NOMEM, "out of memory growing the tape to %zu nodes", cap);
+        return false;
+    }
+    g->bytes += (cap - g->cap_nodes) * sizeof *p;
+    g->nodes = p;
+    g->cap_nodes = cap;
+    return true;
+}
+
+static bool valid_shape(bome_shape s)
+{
+    if (s.rank == 0)
+        return s.rows == 1 && s.cols == 1;
+    if (s.rank == 1)
+        return s.rows == 1 && s.cols >= 1;
+    return s.rank == 2 && s.rows >= 1 && s.cols >= 1;
+}
+
+static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shape shape, bool buffer)
+{
+    if (!grow_tape(g))
+        return NULL;
+    bome_node *n = ad_alloc(g, sizeof *n);
+    if (!n)
+        return NULL;
+    n->op = op;
+    n->kind = kind;
+    n->shape = shape;
+    n->size = (size_t)shape.rows * (size_t)shape.cols;
+    if (buffer) {
+        n->own = ad_alloc(g, n->size * sizeof(bome_real));
+        if (!n->own)
+            return NULL;
+        n->data = n->own;
+    }
+    n->id = (int)g->n_nodes;
+    g->nodes[g->n_nodes++] = n;
+    return n;
+}
+
+bome_node *ad_node(bome_graph *g, const op_desc *op, bome_shape shape, int nsrc, bome_node *const *src)
+{
+    bome_node *n = new_node(g, op, NODE_OP, shape, !op->view);
+    if (!n)
+        return NULL;
+    n->nsrc = nsrc;
+    for (int i = 0; i < nsrc; i++)
+        n->src[i] = src[i];
+    return n;
+}
+
+static const op_desc leaf_param = {"param", NULL, NULL, false};
+static const op_desc leaf_input = {"input", NULL, NULL, false};
+static const op_desc leaf_labels = {"labels", NULL, NULL, false};
+static const op_desc leaf_const = {"const", NULL, NULL, false};
+
+static bome_node *leaf(bome_graph *g, const char *what, const op_desc *op, int kind, const char *name, bome_shape shape)
+{
+    if (!g)
+        return NULL;
+    if (!valid_shape(shape)) {
+        ad_error(g, BOME_ERR_SHAPE, "%s '%s': invalid shape (rank %d, %d x %d)", what,
+                 name ? name : "", shape.rank, shape.rows, shape.cols);
+        return NULL;
+    }
+    bome_node *n = new_node(g, op, kind, shape, kind != NODE_LABELS);
+    if (!n)
+        return NULL;
+    if (name) {
+        size_t len = strlen(name) + 1;
+        char *copy = ad_alloc(g, len);
+        if (!copy)
+            return NULL;
+        memcpy(copy, name, len);
+        n->name = copy;
+    }
+    return n;
+}
+
+bome_node *bome_param(bome_graph *g, const char *name, bome_shape shape)
+{
+    return leaf(g, "param", &leaf_param, NODE_PARAM, name, shape);
+}
+
+bome_node *bome_input(bome_graph *g, const char *name, bome_shape shape)
+{
+    return leaf(g, "input", &leaf_input, NODE_INPUT, name, shape);
+}
+
+bome_node *bome_labels(bome_graph *g, const char *name, int n)
+{
+    return leaf(g, "labels", &leaf_labels, NODE_LABELS, name, BOME_VECTOR(n));
+}
+
+bome_node *bome_const(bome_graph *g, bome_shape shape, const bome_real *values)
+{
+    bome_node *n = leaf(g, "const", &leaf_const, NODE_CONST, NULL, shape);
+    if (n && values)
+        memcpy(n->data, values, n->size * sizeof(bome_real));
+    return n;
+}
+
+bome_node *bome_scalar(bome_graph *g, bome_real value) { return bome_const(g, BOME_SCALAR, &value); }
+
+bome_node *ad_zeros(bome_graph *g, bome_shape shape) { return bome_const(g, shape, NULL); }
+
+int bome_bind(bome_graph *g, bome_node *leaf_node, bome_real *data)
+{
+    if (!g)
+        return BOME_ERR_ARG;
+    if (!leaf_node)
+        return ad_error(g, BOME_ERR_ARG, "bome_bind: node is NULL");
+    if (leaf_node->kind != NODE_PARAM && leaf_node->kind != NODE_INPUT)
+        return ad_error(g, BOME_ERR_KIND, "bome_bind: '%s' is a %s node; only params and inputs bind",
+                        leaf_node->name ? leaf_node->name : "", leaf_node->op->name);
+    if (!data && leaf_node->kind == NODE_INPUT)
+        return ad_error(g, BOME_ERR_ARG, "bome_bind: input '%s' needs memory (data is NULL)",
+                        leaf_node->name ? leaf_node->name : "");
+    leaf_node->data = data ? data : leaf_node->own;
+    return BOME_OK;
+}
+
+int bome_bind_labels(bome_graph *g, bome_node *labels, const int32_t *data)
+{
+    if (!g)
+        return BOME_ERR_ARG;
+    if (!labels || !data)
+        return ad_error(g, BOME_ERR_ARG, "bome_bind_labels: %s is NULL", labels ? "data" : "node");
+    if (labels->kind != NODE_LABELS)
+        return ad_error(g, BOME_ERR_KIND, "bome_bind_labels: node %d is a %s node, not labels",
+                        labels->id, labels->op->name);
+    labels->labels = data;
+    return BOME_OK;
+}
+
+int bome_set(bome_graph *g, bome_node *leaf_node, const bome_real *values)
+{
+    if (!g)
+        return BOME_ERR_ARG;
+    if (!leaf_node || !values)
+        return ad_error(g, BOME_ERR_ARG, "bome_set: %s is NULL", leaf_node ? "values" : "node");
+    if (leaf_node->kind == NODE_OP || leaf_node->kind == NODE_LABELS)
+        return ad_error(g, BOME_ERR_KIND, "bome_set: node %d is a %s node; only params, inputs and constants are set",
+                        leaf_node->id, leaf_node->op->name);
+    memmove(leaf_node->data, values, leaf_node->size * sizeof(bome_real));
+    return BOME_OK;
+}
+
+bome_real *bome_data(const bome_node *n) { return n ? n->data : NULL; }
+bome_real bome_value(const bome_node *n) { return n && n->data ? n->data[0] : 0.0; }
+bome_shape bome_node_shape(const bome_node *n) { return n ? n->shape : (bome_shape){0, 0, 0}; }
+size_t bome_size(const bome_node *n) { return n ? n->size : 0; }
+const char *bome_node_op(const bome_node *n) { return n ? n->op->name : "(null)"; }
+const char *bome_node_name(const bome_node *n) { return n ? n->name : NULL; }
+int bome_node_id(const bome_node *n) { return n ? n->id : -1; }
+
+int ad_check_labels(bome_graph *g, const bome_node *op, const bome_node *labels, int bound)
+{
+    if (!labels->labels)
+        return ad_error(g, BOME_ERR_ARG, "%s: label vector %s%s%sis not bound (bome_bind_labels)",
+                        op->op->name, labels->name ? "'" : "", labels->name ? labels->name : "",
+                        labels->name ? "' " : "");
+    for (size_t i = 0; i < labels->size; i++)
+        if (labels->labels[i] < 0 || labels->labels[i] >= bound)
+            return ad_error(g, BOME_ERR_RANGE, "%s: label[%zu] = %d is outside [0, %d)", op->op->name, i,
+                            (int)labels->labels[i], bound);
+    return BOME_OK;
+}

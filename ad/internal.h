@@ -1,0 +1,119 @@
+/*
+ * Private to the ad module: the node and graph structures, the op table
+ * entry, and the helpers every op file uses. Not installed.
+ */
+#ifndef BOME_AD_INTERNAL_H
+#define BOME_AD_INTERNAL_H
+
+#include "bome/ad.h"
+
+#include <stdbool.h>
+
+enum leaf_kind { NODE_OP = 0, NODE_PARAM, NODE_INPUT, NODE_LABELS, NODE_CONST };
+
+/*
+ * What an op is. forward computes n->data from the sources' data; backward
+ * appends nodes for the adjoint of each source i with need[i] set, given
+ * dy, the adjoint of n, writing NULL where a source gets nothing (the grad
+ * builder adds the adjoints up). Sources not needed get no nodes at all, so
+ * a data matrix never gets a gradient computed. A view op's forward only points
+ * n->data into its source, so it must run every time (the source may have
+ * been rebound).
+ */
+typedef struct op_desc {
+    const char *name;
+    int (*forward)(bome_graph *g, bome_node *n);
+    void (*backward)(bome_graph *g, bome_node *n, bome_node *dy, const bool *need, bome_node **dsrc);
+    bool view;
+} op_desc;
+
+#define MAX_SRC 3
+
+struct bome_node {
+    const op_desc *op;
+    int id;
+    int kind;
+    bome_shape shape;
+    size_t size;
+    bome_real *data;        /* what readers use: own buffer, bound memory or a view */
+    bome_real *own;         /* the graph's buffer, NULL for views and labels */
+    const int32_t *labels;  /* NODE_LABELS only */
+    bome_node *src[MAX_SRC];
+    int nsrc;
+    int ip[4];              /* integer attributes: axis, flags, ranges */
+    bome_real fp[2];        /* real attributes: constants of the op */
+    const char *name;
+};
+
+struct arena_chunk;
+
+struct bome_graph {
+    bome_alloc_fn alloc;
+    void *ud;
+    struct arena_chunk *chunks;
+    size_t bytes;
+    bome_node **nodes;
+    size_t n_nodes, cap_nodes;
+    unsigned char *mark;   /* scratch for bome_eval, grows with the tape */
+    size_t cap_mark;
+    int status;
+    char msg[512];
+};
+
+struct bome_plan {
+    bome_graph *g;
+    bome_node **run;
+    size_t n_run;
+};
+
+/* Memory: everything comes from the graph's arena, 64-byte aligned. */
+void *ad_alloc(bome_graph *g, size_t bytes);
+void *ad_raw_alloc(bome_graph *g, size_t bytes);          /* outside the arena */
+void ad_raw_free(bome_graph *g, void *p, size_t bytes);
+
+/* Records the first error; returns code. printf-style message. */
+int ad_error(bome_graph *g, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* "scalar", "vector(3)", "matrix(2x3)" into buf (>= 40 bytes). */
+const char *ad_shape_str(bome_shape s, char *buf);
+bool ad_shape_eq(bome_shape a, bome_shape b);
+
+/*
+ * Checks g and the n sources for NULL. Returns false (and records an error
+ * naming op when the graph has none yet) if the op must not be built.
+ */
+bool ad_check(bome_graph *g, const char *op, int n, bome_node *const *src);
+
+/* Appends an op node with the given sources and a zeroed buffer (none for
+ * views). NULL on allocation failure (error recorded). */
+bome_node *ad_node(bome_graph *g, const op_desc *op, bome_shape shape, int nsrc,
+                   bome_node *const *src);
+
+/* Adjoint accumulation used by the backward rules of broadcasting ops:
+ * reduces dy (shape of the op's output) to target's shape by summing. */
+bome_node *ad_sum_to(bome_graph *g, bome_node *dy, bome_shape target);
+/* Repeats x (broadcastable) to shape. */
+bome_node *ad_broadcast(bome_graph *g, bome_node *x, bome_shape shape);
+/* Internal ops that the backward rules need. */
+bome_node *ad_zeros(bome_graph *g, bome_shape shape);
+bome_node *ad_step_mul(bome_graph *g, bome_node *x, bome_node *dy, int kind, bome_real lo, bome_real hi);
+bome_node *ad_tanh_bwd(bome_graph *g, bome_node *y, bome_node *dy);
+bome_node *ad_sigmoid_bwd(bome_graph *g, bome_node *y, bome_node *dy);
+bome_node *ad_arg_scatter(bome_graph *g, bome_node *x, bome_node *dy, int axis);
+bome_node *ad_arg_pick(bome_graph *g, bome_node *x, bome_node *v, int axis);
+bome_node *ad_embed(bome_graph *g, bome_node *dy, bome_shape full, int axis, int begin);
+bome_node *ad_scatter_rows(bome_graph *g, bome_node *dy, bome_node *idx, int rows);
+bome_node *ad_pick_bwd(bome_graph *g, bome_node *dy, bome_node *labels, bome_shape full);
+/* A vector laid out as an m x 1 column: for broadcasting per-row values. */
+bome_node *ad_as_column(bome_graph *g, bome_node *v);
+
+enum step_kind { STEP_RELU, STEP_CLAMP, STEP_SIGN };
+
+/* Checks a label vector against [0, bound) while evaluating. */
+int ad_check_labels(bome_graph *g, const bome_node *op, const bome_node *labels, int bound);
+
+#endif

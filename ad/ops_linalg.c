@@ -1,0 +1,134 @@
+/* Matrix products through CBLAS, with transpose flags instead of transposed
+ * copies, and transpose as an explicit op. */
+#include "internal.h"
+
+#include <cblas.h>
+
+/* op(x)'s dimensions. */
+static int op_rows(const bome_node *x, int t) { return t ? x->shape.cols : x->shape.rows; }
+static int op_cols(const bome_node *x, int t) { return t ? x->shape.rows : x->shape.cols; }
+
+static int matmul_forward(bome_graph *g, bome_node *n)
+{
+    (void)g;
+    const bome_node *a = n->src[0], *b = n->src[1];
+    int ta = n->ip[0], tb = n->ip[1];
+    int M = op_rows(a, ta), K = op_cols(a, ta), N = op_cols(b, tb);
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0,
+                a->data, a->shape.cols, b->data, b->shape.cols, 0.0, n->data, N);
+    return BOME_OK;
+}
+
+static void matmul_backward(bome_graph *g, bome_node *n, bome_node *dy, const bool *need, bome_node **d)
+{
+    bome_node *a = n->src[0], *b = n->src[1];
+    int ta = n->ip[0], tb = n->ip[1];
+    /* C = op(A) op(B): dop(A) = dC op(B)^T, dop(B) = op(A)^T dC; a transposed
+     * operand receives the transpose, which is again just a flag. */
+    if (need[0])
+        d[0] = ta ? bome_matmul(g, b, tb, dy, 1) : bome_matmul(g, dy, 0, b, !tb);
+    if (need[1])
+        d[1] = tb ? bome_matmul(g, dy, 1, a, ta) : bome_matmul(g, a, !ta, dy, 0);
+    /* A vector operand (1 x n) keeps its rank. */
+    for (int i = 0; i < 2; i++)
+        if (d[i] && d[i]->shape.rank != n->src[i]->shape.rank)
+            d[i] = bome_reshape(g, d[i], n->src[i]->shape);
+}
+
+static const op_desc op_matmul = {"matmul", matmul_forward, matmul_backward, false};
+
+bome_node *bome_matmul(bome_graph *g, bome_node *a, int trans_a, bome_node *b, int trans_b)
+{
+    bome_node *src[2] = {a, b};
+    if (!ad_check(g, "matmul", 2, src))
+        return NULL;
+    trans_a = !!trans_a;
+    trans_b = !!trans_b;
+    if (op_cols(a, trans_a) != op_rows(b, trans_b)) {
+        char sa[40], sb[40];
+        ad_error(g, BOME_ERR_SHAPE, "matmul: %s%s times %s%s: inner dimensions %d and %d differ",
+                 ad_shape_str(a->shape, sa), trans_a ? "^T" : "", ad_shape_str(b->shape, sb), trans_b ? "^T" : "",
+                 op_cols(a, trans_a), op_rows(b, trans_b));
+        return NULL;
+    }
+    bome_node *n = ad_node(g, &op_matmul, BOME_MATRIX(op_rows(a, trans_a), op_cols(b, trans_b)), 2, src);
+    if (n) {
+        n->ip[0] = trans_a;
+        n->ip[1] = trans_b;
+    }
+    return n;
+}
+
+static int matvec_forward(bome_graph *g, bome_node *n)
+{
+    (void)g;
+    const bome_node *a = n->src[0], *x = n->src[1];
+    cblas_dgemv(CblasRowMajor, n->ip[0] ? CblasTrans : CblasNoTrans, a->shape.rows, a->shape.cols, 1.0, a->data,
+                a->shape.cols, x->data, 1, 0.0, n->data, 1);
+    return BOME_OK;
+}
+
+static void matvec_backward(bome_graph *g, bome_node *n, bome_node *dy, const bool *need, bome_node **d)
+{
+    bome_node *a = n->src[0], *x = n->src[1];
+    if (need[0]) { /* dA = dy x^T, or x dy^T when A is used transposed */
+        bome_node *col = ad_as_column(g, n->ip[0] ? x : dy);
+        d[0] = bome_matmul(g, col, 0, n->ip[0] ? dy : x, 0);
+        if (d[0] && a->shape.rank != 2)
+            d[0] = bome_reshape(g, d[0], a->shape);
+    }
+    if (need[1])
+        d[1] = bome_matvec(g, a, !n->ip[0], dy);
+}
+
+static const op_desc op_matvec = {"matvec", matvec_forward, matvec_backward, false};
+
+bome_node *bome_matvec(bome_graph *g, bome_node *a, int trans_a, bome_node *x)
+{
+    bome_node *src[2] = {a, x};
+    if (!ad_check(g, "matvec", 2, src))
+        return NULL;
+    trans_a = !!trans_a;
+    if (x->shape.rank != 1 || op_cols(a, trans_a) != x->shape.cols) {
+        char sa[40], sx[40];
+        ad_error(g, BOME_ERR_SHAPE, "matvec: %s%s times %s: needs a vector of %d", ad_shape_str(a->shape, sa),
+                 trans_a ? "^T" : "", ad_shape_str(x->shape, sx), op_cols(a, trans_a));
+        return NULL;
+    }
+    bome_node *n = ad_node(g, &op_matvec, BOME_VECTOR(op_rows(a, trans_a)), 2, src);
+    if (n)
+        n->ip[0] = trans_a;
+    return n;
+}
+
+static int transpose_forward(bome_graph *g, bome_node *n)
+{
+    (void)g;
+    const bome_node *x = n->src[0];
+    int R = x->shape.rows, C = x->shape.cols;
+    /* Blocked so that both sides stay in cache on large matrices. */
+    enum { B = 32 };
+    for (int i0 = 0; i0 < R; i0 += B)
+        for (int j0 = 0; j0 < C; j0 += B)
+            for (int i = i0; i < i0 + B && i < R; i++)
+                for (int j = j0; j < j0 + B && j < C; j++)
+                    n->data[(size_t)j * R + i] = x->data[(size_t)i * C + j];
+    return BOME_OK;
+}
+
+static void transpose_backward(bome_graph *g, bome_node *n, bome_node *dy, const bool *need, bome_node **d)
+{
+    (void)need;
+    d[0] = bome_transpose(g, dy);
+    if (d[0] && n->src[0]->shape.rank != 2)
+        d[0] = bome_reshape(g, d[0], n->src[0]->shape);
+}
+
+static const op_desc op_transpose = {"transpose", transpose_forward, transpose_backward, false};
+
+bome_node *bome_transpose(bome_graph *g, bome_node *x)
+{
+    if (!ad_check(g, "transpose", 1, &x))
+        return NULL;
+    return ad_node(g, &op_transpose, BOME_MATRIX(x->shape.cols, x->shape.rows), 1, &x);
+}
