@@ -1,5 +1,183 @@
+/*
+ * bome/opt.h: bilevel optimization on top of bome/ad.h.
+ *
+ *     min over (v, theta) of f(v, theta)  subject to  theta in argmin g(v, .)
+ *
+ * You write f and g as graph builders and nothing else: opt builds
+ * q(v, theta) = g(v, theta) - g(v, stop_gradient(theta_T)), the inner gradient
+ * and every gradient BOME needs, and runs BOME (Liu, Ye, Wright, Stone, Liu,
+ * "Bilevel Optimization Made Easy", NeurIPS 2022) exactly as the paper states
+ * it. A worked example, the paper's coreset toy:
+ *
+ *     static const bome_real C[8] = {1, 3, 3, 1, -2, 2, -3, -2}, Y[2] = {3, -2};
+ *     static bome_node *f(bome_graph *g, const bome_vars *x, void *ctx) {
+ *         bome_node *y = bome_const(g, BOME_VECTOR(2), Y);
+ *         return bome_scale(g, bome_sumsq(g, bome_sub(g, x->theta[0], y)), 0.1);
+ *     }
+ *     static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx) {
+ *         bome_node *c = bome_const(g, BOME_MATRIX(4, 2), C);  // the 4 points
+ *         bome_node *p = bome_matvec(g, c, 1, bome_softmax(g, x->v[0]));
+ *         return bome_sumsq(g, bome_sub(g, p, x->theta[0]));
+ *     }
+ *
+ *     bome_real w[4] = {0}, xy[2] = {0, 3};       // your memory, updated in place
+ *     bome_problem *p = bome_problem_new();
+ *     bome_problem_add_outer(p, "w", BOME_VECTOR(4), w);
+ *     bome_problem_add_inner(p, "x", BOME_VECTOR(2), xy);
+ *     bome_problem_set_objectives(p, f, g_, NULL);
+ *     bome_options o;
+ *     bome_options_default(&o);                   // T = 10, alpha = xi = 0.05, eta = 0.5
+ *     o.max_steps = 5000;
+ *     bome_step_stats last;
+ *     if (bome_solve(p, &o, &last) != BOME_OK)
+ *         fprintf(stderr, "%s\n", bome_problem_errmsg(p));
+ *     // xy now holds the solution, last the final step's f, q, lambda, ...
+ *     bome_problem_free(p);
+ *
+ * Builders are called more than once on one graph (for f, for g at theta,
+ * for g at stop_gradient(theta_T), for g at the inner iterate), so a builder
+ * creates what it needs each time or caches nodes per graph; data that should
+ * be shared and refilled belongs in bome_problem_add_input / _add_labels.
+ *
+ * Nothing here prints. Each step's figures go to the on_step callback.
+ */
 #ifndef BOME_OPT_H
 #define BOME_OPT_H
+
 #include "bome/ad.h"
 #include "bome/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Problems ------------------------------------------------------------ */
+
+typedef struct bome_problem bome_problem;
+
+/* The nodes a builder gets, in the order they were declared. */
+typedef struct bome_vars {
+    bome_node *const *v;     /* outer variables */
+    bome_node *const *theta; /* inner variables */
+    bome_node *const *data;  /* inputs and label vectors */
+    int n_v, n_theta, n_data;
+} bome_vars;
+
+/* Adds f's or g's nodes to g and returns the scalar objective. */
+typedef bome_node *(*bome_objective_fn)(bome_graph *g, const bome_vars *x, void *ctx);
+
+bome_problem *bome_problem_new(void);
+void bome_problem_free(bome_problem *p); /* NULL is fine */
+int bome_problem_status(const bome_problem *p);
+const char *bome_problem_errmsg(const bome_problem *p); /* never NULL */
+
+/*
+ * Declares a variable whose values live in the caller's memory (size of the
+ * shape, read as the starting point and updated in place by the solver, which
+ * leaves the last finite iterate there). Returns its index, or -1 on error.
+ */
+int bome_problem_add_outer(bome_problem *p, const char *name, bome_shape shape, bome_real *values);
+int bome_problem_add_inner(bome_problem *p, const char *name, bome_shape shape, bome_real *values);
+/* Data, bound zero-copy: the solver never writes it. Index into x->data. */
+int bome_problem_add_input(bome_problem *p, const char *name, bome_shape shape, const bome_real *values);
+int bome_problem_add_labels(bome_problem *p, const char *name, int n, const int32_t *values);
+
+enum { BOME_OUTER = 0, BOME_INNER = 1 };
+/* A box [lo, hi] for one variable; every iterate is projected onto it. */
+int bome_problem_set_bounds(bome_problem *p, int which, int index, bome_real lo, bome_real hi);
+int bome_problem_set_objectives(bome_problem *p, bome_objective_fn f, bome_objective_fn g, void *ctx);
+
+/* ---- Options ------------------------------------------------------------------ */
+
+typedef enum bome_phi {
+    BOME_PHI_GRAD = 0, /* phi = eta ||grad q||^2: the paper's theory */
+    BOME_PHI_VALUE     /* phi = eta q: the released hyper-parameter code */
+} bome_phi;
+
+typedef enum bome_update {
+    BOME_UPDATE_SGD = 0,  /* x -= lr d */
+    BOME_UPDATE_MOMENTUM, /* PyTorch SGD: buf = mu buf + d (buf = d at first); x -= lr buf */
+    BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
+} bome_update;
+
+typedef struct bome_step_stats {
+    long step;          /* outer steps completed, from 1 */
+    double f, g, q;     /* at (v_k, theta_k), before the step */
+    double lambda, phi;
+    double grad_f_norm, grad_q_norm; /* over all of (v, theta) */
+    double kkt;         /* min over l >= 0 of ||grad f + l grad q||^2 + q */
+    double seconds;     /* wall time of this step */
+    double total_seconds;
+} bome_step_stats;
+
+typedef struct bome_solver bome_solver;
+
+/* Called after every step; return non-zero to stop (status BOME_OK). */
+typedef int (*bome_step_fn)(void *ud, bome_solver *s, const bome_step_stats *st);
+/* Called before every step to refill the data inputs' memory, e.g. with a
+ * minibatch drawn with rng (seeded from options.seed). Non-zero stops the run
+ * with that status. */
+typedef int (*bome_refill_fn)(void *ud, bome_rng *rng, long step);
+
+typedef struct bome_options {
+    int T;                  /* inner gradient steps per outer step (10) */
+    double alpha;           /* inner step size (0.05) */
+    double inner_momentum;  /* PyTorch-style, reset every outer step (0) */
+    double eta;             /* (0.5) */
+    bome_phi phi;           /* (BOME_PHI_GRAD) */
+    double lr_outer;        /* xi for v (0.05) */
+    double lr_inner;        /* xi for theta (0.05) */
+    bome_update update;     /* outer update rule (BOME_UPDATE_SGD) */
+    double momentum;        /* mu for BOME_UPDATE_MOMENTUM (0.9) */
+    double adam_beta1, adam_beta2, adam_eps; /* (0.9, 0.999, 1e-8) */
+    double lambda_eps;      /* added to ||grad q||^2 in lambda's denominator (1e-8) */
+    long max_steps;         /* for bome_solve / bome_solver_run (1000) */
+    double tol;             /* stop once the KKT residual is below it (0: never) */
+    uint64_t seed;          /* for the refill rng (0) */
+    bome_step_fn on_step;
+    void *on_step_ud;
+    bome_refill_fn refill;
+    void *refill_ud;
+    bome_alloc_fn alloc;    /* for everything the solver allocates (NULL: the C library's) */
+    void *alloc_ud;
+} bome_options;
+
+/* The paper's defaults (its toy problems' settings). */
+void bome_options_default(bome_options *o);
+
+/* ---- Solving ------------------------------------------------------------------ */
+
+/*
+ * Builds the graphs and checks the options. NULL only if memory ran out;
+ * otherwise check bome_solver_status(), which holds any error found (invalid
+ * options, builder errors) with a message.
+ */
+bome_solver *bome_solver_new(bome_problem *p, const bome_options *o);
+void bome_solver_free(bome_solver *s); /* NULL is fine */
+int bome_solver_status(const bome_solver *s);
+const char *bome_solver_errmsg(const bome_solver *s);
+
+/*
+ * One outer step of BOME. Allocates nothing. On a NaN or infinity in an
+ * objective or gradient it returns BOME_ERR_NONFINITE, leaves the variables at
+ * the last finite iterate and refuses further steps (BOME_ERR_STATE).
+ */
+int bome_solver_step(bome_solver *s, bome_step_stats *st);
+/* Steps until max_steps, tol, the callback or an error. */
+int bome_solver_run(bome_solver *s, bome_step_stats *last);
+long bome_solver_steps(const bome_solver *s);
+/* The graph opt built, for inspection (e.g. bome_graph_dot). */
+bome_graph *bome_solver_graph(bome_solver *s);
+
+/* new + run + free; errors are copied to the problem's message. */
+int bome_solve(bome_problem *p, const bome_options *o, bome_step_stats *last);
+
+/* The λ of one BOME step, exposed for testing and for other methods:
+ * max((phi - <gf, gq>) / (||gq||^2 + eps), 0). */
+double bome_lambda(double phi, double dot_fq, double norm2_q, double eps);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif

@@ -1,0 +1,50 @@
+/*
+ * The paper's small problems, each a short file that declares f and g in the
+ * DSL. A case owns its state (variables, data) and knows its paper settings.
+ */
+#ifndef BOME_CASES_H
+#define BOME_CASES_H
+
+#include "bome/opt.h"
+
+typedef struct bome_case_run {
+    bome_problem *problem;
+    void *state;
+    /* Variables for printing: pointers into state. */
+    int n_show;
+    const char *show_name[4];
+    const bome_real *show_values[4];
+    int show_size[4];
+} bome_case_run;
+
+typedef struct bome_case {
+    const char *name;
+    const char *summary;
+    long default_steps;
+    int n_starts;          /* starting points the paper uses (1 = one) */
+    /* The paper's settings for this problem. */
+    void (*defaults)(bome_options *o);
+    /* Makes the problem; start in [0, n_starts), seed for data. Returns 0 or
+     * a status, with a message in err. */
+    int (*create)(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen);
+    void (*destroy)(bome_case_run *r);
+    /* Distance of the current iterate from the known answer (NAN if none). */
+    double (*error)(const bome_case_run *r);
+} bome_case;
+
+extern const bome_case bome_case_coreset, bome_case_nonsingleton, bome_case_minimax, bome_case_ridge;
+
+/* NULL-terminated list of the cases, for `bome list`. */
+extern const bome_case *const bome_cases[];
+const bome_case *bome_case_find(const char *name);
+
+/* Projection of y onto the convex hull of the k points c (k x 2), computed
+ * independently of BOME (active-set over the hull's edges and vertices). */
+void bome_hull_projection(const double *c, int k, const double y[2], double out[2]);
+
+/* Ridge's independent answer: the validation error of the closed-form
+ * solution at v (theta_out may be NULL), and the best v by 1-D search. */
+double bome_ridge_validation(const void *state, double v, double *theta_out);
+double bome_ridge_best_v(const void *state);
+
+#endif

@@ -1,0 +1,54 @@
+/* The `bome` program's shared pieces: parsed arguments, progress, output. */
+#ifndef BOME_CLI_H
+#define BOME_CLI_H
+
+#include "bome/opt.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct cli_args {
+    const char *problem;
+    const char *method;
+    bome_options o;         /* the problem's defaults, then the flags */
+    int start;              /* starting point, for problems with several */
+    const char *csv_path;
+    bool json;
+    bool quiet;
+    /* hyperclean */
+    const char *data_dir;
+    const char *out_dir;
+    const char *model;      /* "linear" or "mlp" */
+    int hidden;
+    int eval_every;
+    int warm_steps;
+    double warm_lr;
+    bool no_cache;
+    bool no_plot;
+    int threads;
+} cli_args;
+
+/* Applies the flags in argv to a (whose options already hold defaults).
+ * Returns 0, or prints the problem and returns 2. */
+int cli_parse(cli_args *a, int argc, char **argv);
+
+/* A one-line progress bar on stderr, only when stderr is a terminal. */
+typedef struct cli_progress {
+    bool on;
+    long total;
+    double last_draw;
+} cli_progress;
+
+void cli_progress_start(cli_progress *p, long total, bool quiet);
+/* Redraws at most ten times a second; text is the tail of the line. */
+void cli_progress_draw(cli_progress *p, long done, const char *text);
+void cli_progress_end(cli_progress *p);
+
+double cli_now(void);
+
+/* JSON helpers: a number (null for NaN/inf), an escaped string. */
+void cli_json_num(FILE *out, double x);
+void cli_json_str(FILE *out, const char *s);
+void cli_json_options(FILE *out, const bome_options *o);
+
+#endif

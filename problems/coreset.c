@@ -1,0 +1,77 @@
+/* The paper's coreset toy: the outer variable w weights four points, the
+ * inner x is their softmax-weighted mean; f pulls x towards y. The answer is
+ * the projection of y onto the convex hull of the points. */
+#include "cases.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static const bome_real C[8] = {1, 3, 3, 1, -2, 2, -3, -2};
+static const bome_real Y[2] = {3, -2};
+static const bome_real STARTS[3][2] = {{0, 3}, {-3, 1}, {3.5, -1}};
+
+typedef struct { bome_real w[4], x[2]; } state;
+
+static bome_node *f(bome_graph *g, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    bome_node *y = bome_const(g, BOME_VECTOR(2), Y);
+    return bome_scale(g, bome_sumsq(g, bome_sub(g, x->theta[0], y)), 0.1);
+}
+
+static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    bome_node *c = bome_const(g, BOME_MATRIX(4, 2), C);
+    bome_node *mean = bome_matvec(g, c, 1, bome_softmax(g, x->v[0]));
+    return bome_sumsq(g, bome_sub(g, mean, x->theta[0]));
+}
+
+static void defaults(bome_options *o)
+{
+    bome_options_default(o);
+    o->T = 10;
+    o->alpha = o->lr_outer = o->lr_inner = 0.05;
+    o->eta = 0.5;
+    o->max_steps = 5000;
+}
+
+static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen)
+{
+    (void)seed;
+    (void)err;
+    (void)errlen;
+    state *s = calloc(1, sizeof *s);
+    if (!s)
+        return BOME_ERR_NOMEM;
+    s->x[0] = STARTS[start][0];
+    s->x[1] = STARTS[start][1];
+    r->state = s;
+    r->problem = bome_problem_new();
+    bome_problem_add_outer(r->problem, "w", BOME_VECTOR(4), s->w);
+    bome_problem_add_inner(r->problem, "x", BOME_VECTOR(2), s->x);
+    bome_problem_set_objectives(r->problem, f, g_, NULL);
+    r->n_show = 2;
+    r->show_name[0] = "x", r->show_values[0] = s->x, r->show_size[0] = 2;
+    r->show_name[1] = "w", r->show_values[1] = s->w, r->show_size[1] = 4;
+    return bome_problem_status(r->problem);
+}
+
+static void destroy(bome_case_run *r)
+{
+    bome_problem_free(r->problem);
+    free(r->state);
+}
+
+static double error(const bome_case_run *r)
+{
+    const state *s = r->state;
+    double p[2];
+    bome_hull_projection(C, 4, Y, p);
+    return hypot(s->x[0] - p[0], s->x[1] - p[1]);
+}
+
+const bome_case bome_case_coreset = {
+    "coreset", "the paper's coreset toy: x = softmax(w)-weighted mean of 4 points, f = 0.1|x - y|^2",
+    5000, 3, defaults, create, destroy, error,
+};

@@ -1,0 +1,71 @@
+/* The paper's toy with a non-singleton lower level: g ignores x2, so every x2
+ * is optimal for g and f has to pick it. The optimum is x = (1, 1), w = 1. */
+#include "cases.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+typedef struct { bome_real w[1], x[2]; } state;
+
+static bome_node *f(bome_graph *g, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    bome_node *x1 = bome_slice(g, x->theta[0], 0, 0, 1), *x2 = bome_slice(g, x->theta[0], 0, 1, 2);
+    bome_node *a = bome_sumsq(g, bome_sub(g, x->v[0], x2));
+    bome_node *b = bome_sumsq(g, bome_add_scalar(g, x1, -1.0));
+    return bome_scale(g, bome_add(g, a, b), 0.5);
+}
+
+static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    bome_node *x1 = bome_slice(g, x->theta[0], 0, 0, 1);
+    return bome_sub(g, bome_scale(g, bome_sumsq(g, x1), 0.5), bome_sum(g, bome_mul(g, x->v[0], x1)));
+}
+
+static void defaults(bome_options *o)
+{
+    bome_options_default(o);
+    o->T = 1;
+    o->alpha = o->lr_outer = o->lr_inner = 0.5;
+    o->eta = 0.5;
+    o->max_steps = 2000;
+}
+
+static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen)
+{
+    (void)start;
+    (void)seed;
+    (void)err;
+    (void)errlen;
+    state *s = calloc(1, sizeof *s);
+    if (!s)
+        return BOME_ERR_NOMEM;
+    r->state = s;
+    r->problem = bome_problem_new();
+    bome_problem_add_outer(r->problem, "w", BOME_SCALAR, s->w);
+    bome_problem_add_inner(r->problem, "x", BOME_VECTOR(2), s->x);
+    bome_problem_set_objectives(r->problem, f, g_, NULL);
+    r->n_show = 2;
+    r->show_name[0] = "x", r->show_values[0] = s->x, r->show_size[0] = 2;
+    r->show_name[1] = "w", r->show_values[1] = s->w, r->show_size[1] = 1;
+    return bome_problem_status(r->problem);
+}
+
+static void destroy(bome_case_run *r)
+{
+    bome_problem_free(r->problem);
+    free(r->state);
+}
+
+static double error(const bome_case_run *r)
+{
+    const state *s = r->state;
+    double a = s->x[0] - 1, b = s->x[1] - 1, c = s->w[0] - 1;
+    return sqrt(a * a + b * b + c * c);
+}
+
+const bome_case bome_case_nonsingleton = {
+    "nonsingleton", "the paper's non-singleton lower level: f = (w - x2)^2/2 + (x1 - 1)^2/2, g = x1^2/2 - w x1",
+    2000, 1, defaults, create, destroy, error,
+};
