@@ -1,0 +1,118 @@
+/*
+ * problems/data.h: the dataset layer of the benchmark problems (private to
+ * the problems module, not installed).
+ *
+ * Two layers: IDX readers that turn the MNIST-family file format into plain
+ * byte buffers, and the data hyper-cleaning protocol of "Bilevel Optimization
+ * Made Easy", which splits, standardizes and corrupts a dataset so that every
+ * solver sees exactly the same problem for a given seed.
+ *
+ * Error convention: every loader returns 0 on success and one of the
+ * bome_data_status codes otherwise, and writes a one-line message into
+ * err[0..errlen) that names the offending file and what is wrong with it, so
+ * that a benchmark driver can report it verbatim. Nothing here aborts, exits
+ * or prints; err may be NULL (or errlen 0) when the caller only wants a code.
+ */
+#ifndef BOME_PROBLEMS_DATA_H
+#define BOME_PROBLEMS_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum bome_data_status {
+    BOME_DATA_OK = 0,
+    BOME_DATA_ERR_OPEN,      /* file missing or unreadable */
+    BOME_DATA_ERR_READ,      /* I/O or decompression error mid-file */
+    BOME_DATA_ERR_MAGIC,     /* not the IDX type that was asked for */
+    BOME_DATA_ERR_TRUNCATED, /* fewer bytes than the header promises */
+    BOME_DATA_ERR_DIMS,      /* zero or absurdly large dimensions */
+    BOME_DATA_ERR_NOMEM,     /* allocation failed */
+    BOME_DATA_ERR_MISMATCH,  /* files of one dataset disagree */
+    BOME_DATA_ERR_LABEL,     /* a label outside [0, n_classes) */
+    BOME_DATA_ERR_ARG,       /* bad sizes or pointers from the caller,
+                                including splits larger than the data */
+    BOME_DATA_ERR_DEGENERATE /* data the protocol cannot use (constant) */
+} bome_data_status;
+
+/* Magic numbers: unsigned bytes, 3 (images) or 1 (labels) dimensions. */
+#define BOME_IDX_MAGIC_IMAGES 0x00000803u
+#define BOME_IDX_MAGIC_LABELS 0x00000801u
+/* Limits that separate a real image dataset from a corrupt header. Checked
+ * before anything is allocated, so a bad header cannot ask for gigabytes. */
+#define BOME_IDX_MAX_SIDE 16384
+#define BOME_IDX_MAX_BYTES ((uint64_t)1 << 32)
+
+/*
+ * Formats a message into err (if err is non-NULL and errlen > 0), always
+ * NUL-terminated and silently truncated to fit; returns code so that error
+ * paths can be written as `return bome_data_errf(err, errlen, code, ...)`.
+ */
+int bome_data_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/*
+ * Reads an IDX3 unsigned-byte image file, gzip-compressed or plain (detected
+ * from the content, not the name). On success *pixels holds n * rows * cols
+ * bytes, image after image, row-major, and the caller releases it with
+ * free(). On failure the outputs are left NULL / 0. Bytes after the last
+ * image are ignored, as other IDX readers do.
+ */
+int bome_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
+                         int *cols, char *err, size_t errlen);
+
+/*
+ * Reads an IDX1 unsigned-byte label file like bome_idx_read_images. Label
+ * values are not checked: the valid range belongs to the dataset, not to the
+ * format, so bome_hc_data_load checks it.
+ */
+int bome_idx_read_labels(const char *path, uint8_t **labels, int *n, char *err,
+                         size_t errlen);
+
+/* Split and corruption sizes of the hyper-cleaning protocol. */
+typedef struct bome_hc_sizes {
+    int n_train, n_val, n_held, n_corrupt;
+} bome_hc_sizes;
+
+typedef struct bome_hc_data {
+    int d;         /* features per image, 784 for (Fashion-)MNIST */
+    int n_classes; /* 10 */
+    int n_train, n_val, n_held, n_test;
+    double *x_train, *x_val, *x_held, *x_test; /* row-major n x d, standardized */
+    int32_t *y_train;      /* corrupted labels: what training sees */
+    int32_t *y_train_true; /* the original labels */
+    int32_t *y_val, *y_held, *y_test;
+    unsigned char *clean; /* clean[i] = (y_train[i] == y_train_true[i]) */
+} bome_hc_data;
+
+/* The paper's sizes: 50000 train, 5000 validation, 5000 held-out, 25000
+ * corrupted training labels. */
+bome_hc_sizes bome_hc_default_sizes(void);
+
+/*
+ * Builds the hyper-cleaning problem from the four (Fashion-)MNIST IDX files
+ * in dir (each tried as NAME.gz first, then NAME). The result is a pure
+ * function of the files, seed and sizes: a permutation of the training
+ * images drawn from bome_rng(seed) deals the first n_train to train, the next
+ * n_val to validation and the next n_held to held-out (leftovers unused);
+ * t10k is the test set, in file order. Pixels are scaled to [0, 1] and then
+ * standardized with the scalar mean and population standard deviation of
+ * the train split only, so no statistics leak from validation or test.
+ * Finally n_corrupt distinct train labels, drawn from the same generator,
+ * are replaced by uniform classes (so about 1 in n_classes stays right).
+ *
+ * n_train, n_val and n_held must be positive, 0 <= n_corrupt <= n_train.
+ * Training pixels that are all equal are an error (nothing to standardize
+ * by). On failure everything is freed and *out is all zeros, so
+ * bome_hc_data_free(out) is always safe.
+ */
+int bome_hc_data_load(const char *dir, uint64_t seed, bome_hc_sizes sizes,
+                      bome_hc_data *out, char *err, size_t errlen);
+
+/* Releases every buffer and zeroes *d so a double free is harmless;
+ * NULL-safe. */
+void bome_hc_data_free(bome_hc_data *d);
+
+#endif

@@ -1,0 +1,295 @@
+/*
+ * problems/hcdata.c: the data protocol of the data hyper-cleaning benchmark
+ * (split, standardize, corrupt), following the reference code of "Bilevel
+ * Optimization Made Easy" so that results are comparable with the paper.
+ */
+#include "data.h"
+
+#include "bome/rng.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_CLASSES 10
+
+/* One IDX image/label file pair as read from disk. */
+typedef struct raw_set {
+    char *img_path, *lab_path;
+    uint8_t *pix, *lab;
+    int n, rows, cols;
+} raw_set;
+
+bome_hc_sizes bome_hc_default_sizes(void)
+{
+    bome_hc_sizes s = {50000, 5000, 5000, 25000};
+    return s;
+}
+
+static char *join(const char *dir, const char *name, const char *suffix)
+{
+    size_t len = strlen(dir) + strlen(name) + strlen(suffix) + 2;
+    char *p = malloc(len);
+    if (p)
+        snprintf(p, len, "%s/%s%s", dir, name, suffix);
+    return p;
+}
+
+static int can_open(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f)
+        fclose(f);
+    return f != NULL;
+}
+
+/* Picks dir/name.gz if it can be opened, else dir/name; *path is malloc'ed. */
+static int resolve(const char *dir, const char *name, char **path, char *err,
+                   size_t errlen)
+{
+    char *gz = join(dir, name, ".gz"), *plain = join(dir, name, "");
+    int rc = 0;
+    *path = NULL;
+    if (!gz || !plain) {
+        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_NOMEM,
+                            "%s/%s: out of memory for the path", dir, name);
+    } else if (can_open(gz)) {
+        *path = gz;
+        gz = NULL;
+    } else if (can_open(plain)) {
+        *path = plain;
+        plain = NULL;
+    } else {
+        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_OPEN,
+                            "cannot open %s or %s: %s", gz, plain, strerror(errno));
+    }
+    free(gz);
+    free(plain);
+    return rc;
+}
+
+static void raw_free(raw_set *s)
+{
+    free(s->img_path);
+    free(s->lab_path);
+    free(s->pix);
+    free(s->lab);
+    memset(s, 0, sizeof *s);
+}
+
+/* Reads an image/label pair and checks that they describe the same items. */
+static int raw_load(const char *dir, const char *img, const char *lab,
+                    raw_set *s, char *err, size_t errlen)
+{
+    int n_lab = 0, rc;
+    if ((rc = resolve(dir, img, &s->img_path, err, errlen)) ||
+        (rc = resolve(dir, lab, &s->lab_path, err, errlen)) ||
+        (rc = bome_idx_read_images(s->img_path, &s->pix, &s->n, &s->rows,
+                                   &s->cols, err, errlen)) ||
+        (rc = bome_idx_read_labels(s->lab_path, &s->lab, &n_lab, err, errlen)))
+        return rc;
+    if (n_lab != s->n)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_MISMATCH,
+                              "%s holds %d images but %s holds %d labels",
+                              s->img_path, s->n, s->lab_path, n_lab);
+    for (int i = 0; i < n_lab; i++)
+        if (s->lab[i] >= N_CLASSES)
+            return bome_data_errf(err, errlen, BOME_DATA_ERR_LABEL,
+                                  "%s: label %d at index %d is outside [0, %d)",
+                                  s->lab_path, s->lab[i], i, N_CLASSES);
+    return 0;
+}
+
+/* Copies count items (src item idx[k], or k when idx is NULL) into x/y,
+ * mapping each pixel byte through the standardization table. */
+static void take(const raw_set *s, const int32_t *idx, int count, int d,
+                 const double *lut, double *x, int32_t *y)
+{
+    for (int k = 0; k < count; k++) {
+        size_t i = idx ? (size_t)idx[k] : (size_t)k;
+        const uint8_t *p = s->pix + i * (size_t)d;
+        double *row = x + (size_t)k * (size_t)d;
+        for (int j = 0; j < d; j++)
+            row[j] = lut[p[j]];
+        y[k] = s->lab[i];
+    }
+}
+
+/* Scalar mean and population std of the train pixels (scaled to [0, 1])
+ * through a byte histogram: exact sums, one pass over the images. */
+static void train_stats(const raw_set *s, const int32_t *idx, int count, int d,
+                        double *mean, double *sd)
+{
+    uint64_t hist[256] = {0}, sum = 0;
+    for (int k = 0; k < count; k++) {
+        const uint8_t *p = s->pix + (size_t)idx[k] * (size_t)d;
+        for (int j = 0; j < d; j++)
+            hist[p[j]]++;
+    }
+    double total = (double)count * (double)d, var = 0.0;
+    for (int v = 0; v < 256; v++)
+        sum += hist[v] * (uint64_t)v;
+    *mean = (double)sum / 255.0 / total;
+    for (int v = 0; v < 256; v++) {
+        double dv = v / 255.0 - *mean;
+        var += (double)hist[v] * dv * dv;
+    }
+    *sd = sqrt(var / total);
+}
+
+static int alloc_out(bome_hc_data *o)
+{
+    size_t d = (size_t)o->d;
+    o->x_train = malloc(sizeof(double) * d * (size_t)o->n_train);
+    o->x_val = malloc(sizeof(double) * d * (size_t)o->n_val);
+    o->x_held = malloc(sizeof(double) * d * (size_t)o->n_held);
+    o->x_test = malloc(sizeof(double) * d * (size_t)o->n_test);
+    o->y_train = malloc(sizeof(int32_t) * (size_t)o->n_train);
+    o->y_train_true = malloc(sizeof(int32_t) * (size_t)o->n_train);
+    o->y_val = malloc(sizeof(int32_t) * (size_t)o->n_val);
+    o->y_held = malloc(sizeof(int32_t) * (size_t)o->n_held);
+    o->y_test = malloc(sizeof(int32_t) * (size_t)o->n_test);
+    o->clean = malloc((size_t)o->n_train);
+    return o->x_train && o->x_val && o->x_held && o->x_test && o->y_train &&
+           o->y_train_true && o->y_val && o->y_held && o->y_test && o->clean;
+}
+
+/* Replaces n_corrupt distinct train labels by uniform classes. */
+static int corrupt(bome_rng *rng, bome_hc_data *o, int n_corrupt)
+{
+    int32_t *perm = malloc(sizeof(int32_t) * (size_t)o->n_train);
+    if (!perm)
+        return 0;
+    for (int i = 0; i < o->n_train; i++)
+        perm[i] = i;
+    bome_rng_shuffle(rng, perm, (size_t)o->n_train);
+    memcpy(o->y_train, o->y_train_true, sizeof(int32_t) * (size_t)o->n_train);
+    for (int k = 0; k < n_corrupt; k++)
+        o->y_train[perm[k]] = (int32_t)bome_rng_below(rng, N_CLASSES);
+    for (int i = 0; i < o->n_train; i++)
+        o->clean[i] = o->y_train[i] == o->y_train_true[i];
+    free(perm);
+    return 1;
+}
+
+static int check_sizes(bome_hc_sizes s, char *err, size_t errlen)
+{
+    if (s.n_train <= 0 || s.n_val <= 0 || s.n_held <= 0)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
+                              "non-positive split size: n_train=%d n_val=%d "
+                              "n_held=%d",
+                              s.n_train, s.n_val, s.n_held);
+    if (s.n_corrupt < 0 || s.n_corrupt > s.n_train)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
+                              "n_corrupt=%d is outside [0, n_train=%d]",
+                              s.n_corrupt, s.n_train);
+    return 0;
+}
+
+int bome_hc_data_load(const char *dir, uint64_t seed, bome_hc_sizes sizes,
+                      bome_hc_data *out, char *err, size_t errlen)
+{
+    if (!out || !dir)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
+                              "bome_hc_data_load: NULL %s", dir ? "out" : "dir");
+    memset(out, 0, sizeof *out);
+    int rc = check_sizes(sizes, err, errlen);
+    if (rc)
+        return rc;
+    raw_set tr = {0}, te = {0};
+    int32_t *perm = NULL;
+    if ((rc = raw_load(dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                       &tr, err, errlen)) ||
+        (rc = raw_load(dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+                       &te, err, errlen)))
+        goto fail;
+    if (tr.rows != te.rows || tr.cols != te.cols) {
+        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_MISMATCH,
+                            "%s has %d x %d images but %s has %d x %d",
+                            tr.img_path, tr.rows, tr.cols, te.img_path, te.rows,
+                            te.cols);
+        goto fail;
+    }
+    long long need = (long long)sizes.n_train + sizes.n_val + sizes.n_held;
+    if (tr.n < need) {
+        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
+                            "%s holds %d images, fewer than n_train + n_val + "
+                            "n_held = %d + %d + %d = %lld",
+                            tr.img_path, tr.n, sizes.n_train, sizes.n_val,
+                            sizes.n_held, need);
+        goto fail;
+    }
+
+    bome_rng rng;
+    bome_rng_seed(&rng, seed);
+    perm = malloc(sizeof(int32_t) * (size_t)tr.n);
+    if (!perm)
+        goto nomem;
+    for (int i = 0; i < tr.n; i++)
+        perm[i] = i;
+    bome_rng_shuffle(&rng, perm, (size_t)tr.n);
+
+    out->d = tr.rows * tr.cols;
+    out->n_classes = N_CLASSES;
+    out->n_train = sizes.n_train;
+    out->n_val = sizes.n_val;
+    out->n_held = sizes.n_held;
+    out->n_test = te.n;
+
+    double mean, sd, lut[256];
+    train_stats(&tr, perm, out->n_train, out->d, &mean, &sd);
+    if (!(sd > 0.0)) {
+        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_DEGENERATE,
+                            "%s: all pixels of the %d training images are "
+                            "equal; cannot standardize",
+                            tr.img_path, out->n_train);
+        goto fail;
+    }
+    for (int v = 0; v < 256; v++)
+        lut[v] = (v / 255.0 - mean) / sd;
+
+    if (!alloc_out(out))
+        goto nomem;
+    take(&tr, perm, out->n_train, out->d, lut, out->x_train, out->y_train_true);
+    take(&tr, perm + out->n_train, out->n_val, out->d, lut, out->x_val,
+         out->y_val);
+    take(&tr, perm + out->n_train + out->n_val, out->n_held, out->d, lut,
+         out->x_held, out->y_held);
+    take(&te, NULL, out->n_test, out->d, lut, out->x_test, out->y_test);
+    if (!corrupt(&rng, out, sizes.n_corrupt))
+        goto nomem;
+    free(perm);
+    raw_free(&tr);
+    raw_free(&te);
+    return 0;
+
+nomem:
+    rc = bome_data_errf(err, errlen, BOME_DATA_ERR_NOMEM,
+                        "%s: out of memory building the hyper-cleaning data",
+                        dir);
+fail:
+    free(perm);
+    raw_free(&tr);
+    raw_free(&te);
+    bome_hc_data_free(out);
+    return rc;
+}
+
+void bome_hc_data_free(bome_hc_data *d)
+{
+    if (!d)
+        return;
+    free(d->x_train);
+    free(d->x_val);
+    free(d->x_held);
+    free(d->x_test);
+    free(d->y_train);
+    free(d->y_train_true);
+    free(d->y_val);
+    free(d->y_held);
+    free(d->y_test);
+    free(d->clean);
+    memset(d, 0, sizeof *d);
+}

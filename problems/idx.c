@@ -1,0 +1,216 @@
+/*
+ * problems/idx.c: readers for the IDX format of MNIST and Fashion-MNIST
+ * (big-endian header, then raw unsigned bytes). zlib's gz* functions read
+ * gzip and plain files alike, so callers never care which one they have.
+ */
+#include "data.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+/* First allocation for a payload; it grows by doubling as bytes arrive, so a
+ * header that lies about its size costs memory only for data really there. */
+#define FIRST_CHUNK ((size_t)1 << 22)
+/* gzread takes an unsigned count and returns an int: stay below INT_MAX. */
+#define MAX_READ ((size_t)1 << 30)
+
+int bome_data_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* Reads up to len bytes into buf, looping because gzread may return short
+ * counts; *got is how many arrived. Returns -1 on a read error. */
+static int read_some(gzFile f, uint8_t *buf, size_t len, size_t *got)
+{
+    *got = 0;
+    while (*got < len) {
+        size_t want = len - *got;
+        if (want > MAX_READ)
+            want = MAX_READ;
+        int r = gzread(f, buf + *got, (unsigned)want);
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            break;
+        *got += (size_t)r;
+    }
+    return 0;
+}
+
+static int read_error(gzFile f, const char *path, char *err, size_t errlen)
+{
+    int zerr = Z_OK;
+    const char *msg = gzerror(f, &zerr);
+    size_t plen = strlen(path);
+    if (zerr == Z_ERRNO)
+        msg = strerror(errno);
+    else if (msg && strncmp(msg, path, plen) == 0 && msg[plen] == ':')
+        msg += plen + 1 + (msg[plen + 1] == ' '); /* zlib prefixes the path */
+    return bome_data_errf(err, errlen, BOME_DATA_ERR_READ,
+                          "%s: read error: %s", path, msg ? msg : "unknown");
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+           (uint32_t)p[3];
+}
+
+static int open_idx(const char *path, gzFile *f, char *err, size_t errlen)
+{
+    if (!path)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
+                              "IDX file path is NULL");
+    errno = 0;
+    *f = gzopen(path, "rb");
+    if (!*f)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_OPEN,
+                              "%s: cannot open: %s", path,
+                              errno ? strerror(errno) : "out of memory");
+    gzbuffer(*f, 1u << 17);
+    return 0;
+}
+
+/* Reads the magic number and ndims big-endian dimensions into dims. */
+static int read_header(gzFile f, const char *path, uint32_t magic, int ndims,
+                       uint32_t *dims, char *err, size_t errlen)
+{
+    uint8_t hdr[16];
+    size_t len = 4 + 4 * (size_t)ndims, got = 0, got2 = 0;
+    if (read_some(f, hdr, 4, &got) != 0)
+        return read_error(f, path, err, errlen);
+    if (got == 4 && be32(hdr) != magic)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_MAGIC,
+                              "%s: bad magic number 0x%08x, expected 0x%08x "
+                              "(not an IDX %s file)",
+                              path, (unsigned)be32(hdr), (unsigned)magic,
+                              magic == BOME_IDX_MAGIC_IMAGES ? "image" : "label");
+    if (got == 4 && read_some(f, hdr + 4, len - 4, &got2) != 0)
+        return read_error(f, path, err, errlen);
+    if (got + got2 < len)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_TRUNCATED,
+                              "%s: truncated header: expected %zu bytes, got %zu",
+                              path, len, got + got2);
+    for (int i = 0; i < ndims; i++)
+        dims[i] = be32(hdr + 4 + 4 * i);
+    return 0;
+}
+
+/* Reads exactly total payload bytes (total > 0) into a fresh buffer. */
+static int read_payload(gzFile f, const char *path, size_t total, uint8_t **out,
+                        char *err, size_t errlen)
+{
+    size_t cap = total < FIRST_CHUNK ? total : FIRST_CHUNK, got = 0;
+    uint8_t *buf = malloc(cap);
+    if (!buf)
+        goto nomem;
+    for (;;) {
+        size_t n = 0;
+        if (read_some(f, buf + got, cap - got, &n) != 0) {
+            free(buf);
+            return read_error(f, path, err, errlen);
+        }
+        got += n;
+        if (got < cap || cap == total)
+            break;
+        size_t ncap = cap > total / 2 ? total : 2 * cap;
+        uint8_t *nbuf = realloc(buf, ncap);
+        if (!nbuf)
+            goto nomem;
+        buf = nbuf;
+        cap = ncap;
+    }
+    if (got < total) {
+        free(buf);
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_TRUNCATED,
+                              "%s: truncated data: expected %zu bytes after "
+                              "the header, got %zu",
+                              path, total, got);
+    }
+    *out = buf;
+    return 0;
+nomem:
+    free(buf);
+    return bome_data_errf(err, errlen, BOME_DATA_ERR_NOMEM,
+                          "%s: out of memory for %zu bytes", path, total);
+}
+
+int bome_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
+                         int *cols, char *err, size_t errlen)
+{
+    if (!pixels || !n || !rows || !cols)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
+                              "%s: NULL output pointer", path ? path : "(null)");
+    *pixels = NULL;
+    *n = *rows = *cols = 0;
+    gzFile f;
+    int rc = open_idx(path, &f, err, errlen);
+    if (rc)
+        return rc;
+    uint32_t dim[3] = {0};
+    rc = read_header(f, path, BOME_IDX_MAGIC_IMAGES, 3, dim, err, errlen);
+    if (rc)
+        goto done;
+    uint64_t total = (uint64_t)dim[0] * dim[1] * dim[2];
+    if (dim[0] == 0 || dim[0] > INT_MAX || dim[1] == 0 ||
+        dim[1] > BOME_IDX_MAX_SIDE || dim[2] == 0 ||
+        dim[2] > BOME_IDX_MAX_SIDE || total > BOME_IDX_MAX_BYTES ||
+        total > SIZE_MAX) {
+        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_DIMS,
+                            "%s: absurd dimensions %u images of %u x %u pixels",
+                            path, (unsigned)dim[0], (unsigned)dim[1],
+                            (unsigned)dim[2]);
+        goto done;
+    }
+    rc = read_payload(f, path, (size_t)total, pixels, err, errlen);
+    if (rc == 0) {
+        *n = (int)dim[0];
+        *rows = (int)dim[1];
+        *cols = (int)dim[2];
+    }
+done:
+    gzclose(f);
+    return rc;
+}
+
+int bome_idx_read_labels(const char *path, uint8_t **labels, int *n, char *err,
+                         size_t errlen)
+{
+    if (!labels || !n)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
+                              "%s: NULL output pointer", path ? path : "(null)");
+    *labels = NULL;
+    *n = 0;
+    gzFile f;
+    int rc = open_idx(path, &f, err, errlen);
+    if (rc)
+        return rc;
+    uint32_t dim[1] = {0};
+    rc = read_header(f, path, BOME_IDX_MAGIC_LABELS, 1, dim, err, errlen);
+    if (rc)
+        goto done;
+    if (dim[0] == 0 || dim[0] > INT_MAX) {
+        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_DIMS,
+                            "%s: absurd dimensions: %u labels", path,
+                            (unsigned)dim[0]);
+        goto done;
+    }
+    rc = read_payload(f, path, dim[0], labels, err, errlen);
+    if (rc == 0)
+        *n = (int)dim[0];
+done:
+    gzclose(f);
+    return rc;
+}
