@@ -1,0 +1,61 @@
+/* Hyper-cleaning's classifier (linear, or 784-H-10 with tanh), its
+ * supervised training for the warm start and the comparison points, a disk
+ * cache for those, and evaluation. All of it through the ad engine. */
+#ifndef BOME_HC_MODEL_H
+#define BOME_HC_MODEL_H
+
+#include "bome/ad.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HC_MAX_PARAMS 4
+
+typedef struct hc_model {
+    bool mlp;
+    int d, hidden, classes;
+    int n_params;
+    bome_shape shape[HC_MAX_PARAMS];
+    size_t size[HC_MAX_PARAMS];
+    bome_real *theta[HC_MAX_PARAMS]; /* owned */
+} hc_model;
+
+int hc_model_init(hc_model *m, bool mlp, int d, int hidden, int classes, uint64_t seed);
+void hc_model_free(hc_model *m);
+void hc_model_copy(hc_model *dst, const hc_model *src);
+/* The parameters' squared norm, the L2 term's variable part. */
+bome_node *hc_l2(bome_graph *g, bome_node *const *theta, int n);
+/* Logits of the n x d inputs x. */
+bome_node *hc_logits(bome_graph *g, const hc_model *m, bome_node *const *theta, bome_node *x);
+
+/* A dataset view: rows of x with labels. */
+typedef struct hc_set {
+    const double *x;
+    const int32_t *y;
+    int n;
+} hc_set;
+
+/* Test accuracy and mean cross-entropy of the model on a set. */
+typedef struct hc_eval hc_eval;
+hc_eval *hc_eval_new(hc_model *m, hc_set set);
+int hc_eval_run(hc_eval *e, double *accuracy, double *loss);
+void hc_eval_free(hc_eval *e);
+
+/*
+ * Trains m on the union of a and b (b.n may be 0) for steps full-batch steps
+ * of SGD with momentum 0.9 (PyTorch semantics) on mean CE + l2 ||theta||^2,
+ * keeping the iterate with the best loss on held. progress (may be NULL) is
+ * called every few steps. Returns 0 or prints nothing and returns a status
+ * with a message in err.
+ */
+typedef void (*hc_progress_fn)(void *ud, int step, int steps, double held_loss);
+int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr, double l2,
+             hc_progress_fn progress, void *ud, char *err, size_t errlen);
+
+/* The cache: a file per (key) holding the parameters. Returns true if it
+ * loaded one that matches the model's shapes. */
+bool hc_cache_load(const char *path, hc_model *m);
+int hc_cache_save(const char *path, const hc_model *m);
+
+#endif

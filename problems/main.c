@@ -1,0 +1,228 @@
+/* The `bome` command: list the problems, run one with BOME, report. */
+#include "cases.h"
+#include "cli.h"
+#include "hyperclean.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *out)
+{
+    fputs("usage: bome <command> [options]\n"
+          "\n"
+          "commands:\n"
+          "  list                 the problems bome can run\n"
+          "  run PROBLEM [opts]   solve PROBLEM with BOME (see bome run --help)\n"
+          "  help                 this text\n",
+          out);
+}
+
+static void run_usage(FILE *out)
+{
+    fputs("usage: bome run PROBLEM [options]\n"
+          "\n"
+          "Each problem starts from the paper's settings; flags override them.\n"
+          "\n"
+          "BOME:\n"
+          "  --method bome        the bilevel method (only bome for now)\n"
+          "  --steps N            outer steps\n"
+          "  --T N                inner gradient steps per outer step\n"
+          "  --alpha X            inner step size\n"
+          "  --eta X              BOME's eta\n"
+          "  --phi grad|value     phi = eta |grad q|^2 (the paper's theory) or eta q (its code)\n"
+          "  --lr-outer X         outer step size for v (alias --lr-v)\n"
+          "  --lr-inner X         outer step size for theta (alias --lr-theta)\n"
+          "  --momentum X         outer momentum, PyTorch SGD semantics (0: plain steps)\n"
+          "  --adam               outer Adam instead\n"
+          "  --inner-momentum X   momentum of the inner loop\n"
+          "  --tol X              stop once the KKT residual is below X\n"
+          "  --seed N             seed for data and sampling\n"
+          "  --start K            starting point, where the paper has several (coreset: 0-2)\n"
+          "output:\n"
+          "  --csv FILE           one row per step (per logged step for hyperclean)\n"
+          "  --json               one JSON object on stdout at the end\n"
+          "  --quiet              no progress bar (it is drawn only on a terminal anyway)\n"
+          "hyperclean only:\n"
+          "  --data-dir DIR       IDX files (default /usr/share/datasets/fashion-mnist)\n"
+          "  --out-dir DIR        where the CSV, plot and warm-start cache go (default out)\n"
+          "  --model linear|mlp   the classifier (default linear; mlp is 784-H-10 with tanh)\n"
+          "  --hidden H           hidden units of mlp (default 300)\n"
+          "  --eval-every N       test evaluation and CSV row every N steps (default 10)\n"
+          "  --warm-steps N       warm-start steps (default 300)\n"
+          "  --warm-lr X          warm-start step size (default 0.01)\n"
+          "  --threads N          BLAS threads (default: OPENBLAS_NUM_THREADS or 1)\n"
+          "  --no-cache           recompute the warm start\n"
+          "  --no-plot            skip the gnuplot PNG\n",
+          out);
+}
+
+static void list(void)
+{
+    printf("%-14s %s\n", "hyperclean", "data hyper-cleaning on Fashion-MNIST (the paper's benchmark)");
+    for (int i = 0; bome_cases[i]; i++)
+        printf("%-14s %s\n", bome_cases[i]->name, bome_cases[i]->summary);
+}
+
+typedef struct run_ctx {
+    FILE *csv;
+    cli_progress bar;
+} run_ctx;
+
+static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
+{
+    (void)s;
+    run_ctx *c = ud;
+    if (c->csv)
+        fprintf(c->csv, "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.9g\n", st->step, st->f, st->g, st->q,
+                st->lambda, st->grad_f_norm, st->grad_q_norm, st->kkt, st->total_seconds);
+    char text[128];
+    snprintf(text, sizeof text, "f %.4g  q %.3g  lambda %.3g", st->f, st->q, st->lambda);
+    cli_progress_draw(&c->bar, st->step, text);
+    return 0;
+}
+
+static void print_vector(FILE *out, const bome_real *x, int n, bool json)
+{
+    fputs("[", out);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", out);
+        if (json)
+            cli_json_num(out, x[i]);
+        else
+            fprintf(out, "%.6g", x[i]);
+    }
+    fputs("]", out);
+}
+
+static int run_case(const bome_case *c, cli_args *a)
+{
+    if (a->start < 0 || a->start >= c->n_starts) {
+        fprintf(stderr, "bome: --start %d: %s has starting points 0 to %d\n", a->start, c->name, c->n_starts - 1);
+        return 2;
+    }
+    bome_case_run r = {0};
+    char err[256] = "";
+    int rc = c->create(&r, a->start, a->o.seed, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "bome: %s: %s\n", c->name, err[0] ? err : bome_problem_errmsg(r.problem));
+        c->destroy(&r);
+        return 1;
+    }
+    run_ctx ctx = {0};
+    if (a->csv_path) {
+        ctx.csv = fopen(a->csv_path, "w");
+        if (!ctx.csv) {
+            fprintf(stderr, "bome: cannot write %s\n", a->csv_path);
+            c->destroy(&r);
+            return 1;
+        }
+        fputs("step,f,g,q,lambda,grad_f_norm,grad_q_norm,kkt,seconds\n", ctx.csv);
+    }
+    a->o.on_step = on_step;
+    a->o.on_step_ud = &ctx;
+    cli_progress_start(&ctx.bar, a->o.max_steps, a->quiet || a->json);
+    bome_step_stats last = {0};
+    double t0 = cli_now();
+    bome_solver *s = bome_solver_new(r.problem, &a->o);
+    rc = s ? bome_solver_status(s) : BOME_ERR_NOMEM;
+    if (!rc)
+        rc = bome_solver_run(s, &last);
+    double seconds = cli_now() - t0;
+    cli_progress_end(&ctx.bar);
+    if (ctx.csv)
+        fclose(ctx.csv);
+    const char *msg = s ? bome_solver_errmsg(s) : "out of memory";
+    double error = c->error ? c->error(&r) : NAN;
+    if (rc)
+        fprintf(stderr, "bome: %s: %s\n", c->name, msg);
+    if (a->json) {
+        printf("{\"problem\": \"%s\", \"method\": \"bome\", \"status\": ", c->name);
+        cli_json_str(stdout, rc ? msg : "ok");
+        printf(", \"settings\": ");
+        cli_json_options(stdout, &a->o);
+        printf(", \"steps\": %ld, \"seconds\": ", bome_solver_steps(s));
+        cli_json_num(stdout, seconds);
+        const struct { const char *k; double v; } nums[] = {
+            {"f", last.f}, {"g", last.g}, {"q", last.q}, {"lambda", last.lambda}, {"kkt", last.kkt},
+            {"distance_to_answer", error},
+        };
+        for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
+            printf(", \"%s\": ", nums[i].k);
+            cli_json_num(stdout, nums[i].v);
+        }
+        printf(", \"variables\": {");
+        for (int i = 0; i < r.n_show; i++) {
+            printf("%s\"%s\": ", i ? ", " : "", r.show_name[i]);
+            print_vector(stdout, r.show_values[i], r.show_size[i], true);
+        }
+        printf("}}\n");
+    } else if (!a->quiet) {
+        printf("%s: %ld BOME steps in %.3f s (%.2f us/step)\n", c->name, bome_solver_steps(s), seconds,
+               1e6 * seconds / (double)(bome_solver_steps(s) ? bome_solver_steps(s) : 1));
+        printf("  f = %.6g  q = %.3g  lambda = %.3g  KKT residual = %.3g\n", last.f, last.q, last.lambda, last.kkt);
+        for (int i = 0; i < r.n_show; i++) {
+            printf("  %s = ", r.show_name[i]);
+            print_vector(stdout, r.show_values[i], r.show_size[i], false);
+            printf("\n");
+        }
+        if (!isnan(error))
+            printf("  distance to the known answer: %.3g\n", error);
+        if (a->csv_path)
+            printf("  per-step CSV: %s\n", a->csv_path);
+    }
+    bome_solver_free(s);
+    c->destroy(&r);
+    return rc ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "list")) {
+        if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            puts("usage: bome list\n\nPrints the problems `bome run` knows, one per line.");
+            return 0;
+        }
+        list();
+        return 0;
+    }
+    if (strcmp(cmd, "run") != 0) {
+        fprintf(stderr, "bome: unknown command '%s'\n", cmd);
+        usage(stderr);
+        return 2;
+    }
+    if (argc < 3 || !strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
+        run_usage(argc < 3 ? stderr : stdout);
+        return argc < 3 ? 2 : 0;
+    }
+    for (int i = 3; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            run_usage(stdout);
+            return 0;
+        }
+    cli_args a = {0};
+    a.problem = argv[2];
+    const bome_case *c = bome_case_find(a.problem);
+    if (c)
+        c->defaults(&a.o);
+    else if (!strcmp(a.problem, "hyperclean"))
+        hyperclean_defaults(&a);
+    else {
+        fprintf(stderr, "bome: no problem named '%s'; `bome list` shows them\n", a.problem);
+        return 2;
+    }
+    int rc = cli_parse(&a, argc - 3, argv + 3);
+    if (rc)
+        return rc;
+    return c ? run_case(c, &a) : hyperclean_main(&a);
+}
