@@ -3,6 +3,7 @@
 #define BOME_CLI_H
 
 #include "bome/opt.h"
+#include "data.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@ typedef struct cli_args {
     bool no_cache;
     bool no_plot;
     int threads;
+    bome_hc_sizes sizes;    /* train, validation, held-out, corrupted */
 } cli_args;
 
 /* Applies the flags in argv to a (whose options already hold defaults).

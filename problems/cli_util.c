@@ -125,6 +125,13 @@ int cli_parse(cli_args *a, int argc, char **argv)
             else
                 return bad(k, v, "grad or value");
             i++;
+        } else if (strcmp(k, "--sizes") == 0) {
+            bome_hc_sizes z;
+            char tail;
+            if (!v || sscanf(v, "%d,%d,%d,%d%c", &z.n_train, &z.n_val, &z.n_held, &z.n_corrupt, &tail) != 4)
+                return bad(k, v, "four whole numbers TRAIN,VAL,HELD,CORRUPT");
+            a->sizes = z;
+            i++;
         } else if (strcmp(k, "--json") == 0) {
             a->json = true;
         } else if (strcmp(k, "--quiet") == 0 || strcmp(k, "-q") == 0) {

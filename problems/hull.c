@@ -6,9 +6,12 @@
 #include <math.h>
 
 /* Whether y lies inside the hull: on the same side of every hull edge. An
- * edge (i, j) is a hull edge when all points lie on one side of it. */
+ * edge (i, j) is a hull edge when all points lie on one side of it. A hull
+ * without area (one point, or all on a line) has no inside: the boundary
+ * search below handles it. */
 static int inside(const double *c, int k, const double y[2])
 {
+    int area = 0;
     for (int i = 0; i < k; i++)
         for (int j = 0; j < k; j++) {
             if (i == j)
@@ -19,11 +22,12 @@ static int inside(const double *c, int k, const double y[2])
                 double cr = ex * (c[2 * m + 1] - c[2 * i + 1]) - ey * (c[2 * m] - c[2 * i]);
                 if (cr < -1e-12)
                     hull_edge = 0;
+                area = area || fabs(cr) > 1e-12;
             }
             if (hull_edge && ex * (y[1] - c[2 * i + 1]) - ey * (y[0] - c[2 * i]) < 0)
                 return 0;
         }
-    return 1;
+    return area;
 }
 
 void bome_hull_projection(const double *c, int k, const double y[2], double out[2])

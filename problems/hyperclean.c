@@ -60,6 +60,7 @@ void hyperclean_defaults(cli_args *a)
     a->eval_every = 10;
     a->warm_steps = 300;
     a->warm_lr = 0.01;
+    a->sizes = bome_hc_default_sizes();
 }
 
 /* OpenBLAS reads its thread count when it loads; this changes it later. The
@@ -211,7 +212,7 @@ static void plot(experiment *e, const char *csv, const char *png)
             "set key off\nset grid\nset multiplot layout 2,2 title 'BOME data hyper-cleaning'\n"
             "set xlabel 'seconds (evaluation excluded)'\nset title 'test accuracy'\n"
             "plot '%s' using 11:2 every ::1 with linespoints lw 2\n"
-            "set title 'F1 of v > 0.5 against the clean mask'\nplot '%s' using 11:7 every ::1 with linespoints lw 2\n"
+            "set title 'F1 of v > 0.5 against the clean mask'\nplot '%s' using 11:7 every ::2 with linespoints lw 2\n"
             "set xlabel 'outer step'\nset title 'f (validation loss)'\nplot '%s' using 1:8 every ::2 with lines lw 2\n"
             "set title 'q'\nset logscale y\nplot '%s' using 1:9 every ::2 with lines lw 2\nunset multiplot\n",
             png, csv, csv, csv, csv);
@@ -249,7 +250,7 @@ static int run(experiment *e, char *err, size_t errlen)
     if (rc)
         return rc;
     double t0 = cli_now();
-    if ((rc = bome_hc_data_load(a->data_dir, a->o.seed, bome_hc_default_sizes(), &e->data, err, errlen)))
+    if ((rc = bome_hc_data_load(a->data_dir, a->o.seed, a->sizes, &e->data, err, errlen)))
         return BOME_ERR_IO;
     bome_hc_data *d = &e->data;
     if (!a->json)

@@ -45,6 +45,8 @@ static void run_usage(FILE *out)
           "  --quiet              no progress bar (it is drawn only on a terminal anyway)\n"
           "hyperclean only:\n"
           "  --data-dir DIR       IDX files (default /usr/share/datasets/fashion-mnist)\n"
+          "  --sizes T,V,H,C      train, validation, held-out sizes and corrupted labels\n"
+          "                       (default 50000,5000,5000,25000)\n"
           "  --out-dir DIR        where the CSV, plot and warm-start cache go (default out)\n"
           "  --model linear|mlp   the classifier (default linear; mlp is 784-H-10 with tanh)\n"
           "  --hidden H           hidden units of mlp (default 300)\n"
@@ -158,7 +160,7 @@ static int run_case(const bome_case *c, cli_args *a)
             print_vector(stdout, r.show_values[i], r.show_size[i], true);
         }
         printf("}}\n");
-    } else if (!a->quiet) {
+    } else if (!a->quiet && bome_solver_steps(s) > 0) {
         printf("%s: %ld BOME steps in %.3f s (%.2f us/step)\n", c->name, bome_solver_steps(s), seconds,
                1e6 * seconds / (double)(bome_solver_steps(s) ? bome_solver_steps(s) : 1));
         printf("  f = %.6g  q = %.3g  lambda = %.3g  KKT residual = %.3g\n", last.f, last.q, last.lambda, last.kkt);

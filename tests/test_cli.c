@@ -1,0 +1,181 @@
+/* The `bome` program as a user runs it: commands, help, errors, JSON, CSV,
+ * and hyper-cleaning end to end on a small synthetic IDX data set. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static char out[1 << 16];
+
+/* Runs the bome executable with args (a shell fragment); captures stdout
+ * and stderr together into out; returns the exit status. */
+static int bome(const char *args)
+{
+    const char *exe = getenv("BOME_EXE");
+    cr_assert(exe, "BOME_EXE is not set (meson sets it)");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", exe, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+Test(cli, help_and_list)
+{
+    cr_expect_eq(bome("--help"), 0);
+    cr_expect(strstr(out, "usage: bome"));
+    cr_expect_eq(bome("run --help"), 0);
+    cr_expect(strstr(out, "--steps") && strstr(out, "--phi") && strstr(out, "--csv"));
+    cr_expect_eq(bome("run coreset --help"), 0);
+    cr_expect_eq(bome("list"), 0);
+    cr_expect(strstr(out, "coreset") && strstr(out, "hyperclean") && strstr(out, "ridge"));
+    cr_expect_eq(bome(""), 2);
+}
+
+Test(cli, errors_are_messages_and_codes)
+{
+    cr_expect_eq(bome("frobnicate"), 2);
+    cr_expect(strstr(out, "unknown command"));
+    cr_expect_eq(bome("run nosuch"), 2);
+    cr_expect(strstr(out, "no problem named 'nosuch'"));
+    cr_expect_eq(bome("run coreset --bogus"), 2);
+    cr_expect(strstr(out, "unknown option '--bogus'"));
+    cr_expect_eq(bome("run coreset --steps many"), 2);
+    cr_expect(strstr(out, "--steps many"));
+    cr_expect_eq(bome("run coreset --phi sometimes"), 2);
+    cr_expect_eq(bome("run coreset --method itd"), 2);
+    cr_expect(strstr(out, "only 'bome'"));
+    cr_expect_eq(bome("run coreset --T 0"), 1);
+    cr_expect(strstr(out, "T = 0"));
+    cr_expect_eq(bome("run coreset --start 7"), 2);
+    cr_expect_eq(bome("run coreset --csv /nonexistent-dir/x.csv"), 1);
+    cr_expect(strstr(out, "cannot write"));
+    cr_expect_eq(bome("run hyperclean --data-dir /nonexistent-dir --out-dir /tmp"), 1);
+    cr_expect(strstr(out, "/nonexistent-dir/train-images"), "%s", out);
+}
+
+Test(cli, json_summary_of_a_toy)
+{
+    cr_assert_eq(bome("run nonsingleton --json"), 0, "%s", out);
+    cr_expect(strncmp(out, "{\"problem\": \"nonsingleton\"", 26) == 0, "%s", out);
+    cr_expect(strstr(out, "\"status\": \"ok\""));
+    cr_expect(strstr(out, "\"steps\": 2000"));
+    const char *d = strstr(out, "\"distance_to_answer\": ");
+    cr_assert(d);
+    cr_expect_lt(atof(d + strlen("\"distance_to_answer\": ")), 1e-3);
+    cr_expect(strstr(out, "\"variables\": {\"x\": ["));
+}
+
+Test(cli, csv_has_a_row_per_step)
+{
+    char path[] = "/tmp/bome-cli-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof args, "run minimax --steps 37 --csv %s --quiet", path);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    char line[512];
+    int rows = 0;
+    cr_assert(fgets(line, sizeof line, f));
+    cr_expect(strncmp(line, "step,f,g,q,lambda", 17) == 0);
+    while (fgets(line, sizeof line, f))
+        rows++;
+    fclose(f);
+    remove(path);
+    cr_expect_eq(rows, 37);
+}
+
+/* ---- hyper-cleaning on a small synthetic IDX set ------------------------------ */
+
+static void put_be32(unsigned char *p, unsigned v)
+{
+    p[0] = (unsigned char)(v >> 24), p[1] = (unsigned char)(v >> 16), p[2] = (unsigned char)(v >> 8),
+    p[3] = (unsigned char)v;
+}
+
+/* Images whose class shows in their pixels, so a classifier can learn. */
+static void write_set(const char *dir, const char *prefix, int n, int side)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    gzFile f = gzopen(path, "wb");
+    cr_assert(f);
+    unsigned char h[16];
+    put_be32(h, 0x803), put_be32(h + 4, (unsigned)n), put_be32(h + 8, (unsigned)side), put_be32(h + 12, (unsigned)side);
+    gzwrite(f, h, 16);
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < side * side; p++) {
+            unsigned char px = (unsigned char)((p % 10 == i % 10 ? 200 : 20) + (i * 7 + p * 13) % 40);
+            gzwrite(f, &px, 1);
+        }
+    gzclose(f);
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    f = gzopen(path, "wb");
+    cr_assert(f);
+    put_be32(h, 0x801), put_be32(h + 4, (unsigned)n);
+    gzwrite(f, h, 8);
+    for (int i = 0; i < n; i++) {
+        unsigned char y = (unsigned char)(i % 10);
+        gzwrite(f, &y, 1);
+    }
+    gzclose(f);
+}
+
+Test(cli, hyperclean_end_to_end, .timeout = 120)
+{
+    char dir[] = "/tmp/bome-hc-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    write_set(dir, "train", 600, 8);
+    write_set(dir, "t10k", 200, 8);
+    char args[1024];
+    snprintf(args, sizeof args,
+             "run hyperclean --data-dir %s --out-dir %s/out --sizes 400,100,100,200 --warm-steps 20 --steps 6 "
+             "--eval-every 2 --no-plot --json --threads 1",
+             dir, dir);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    const char *json = strstr(out, "{\"problem\": \"hyperclean\"");
+    cr_assert(json, "%s", out);
+    cr_expect(strstr(json, "\"steps\": 6"));
+    const char *acc = strstr(json, "\"test_accuracy\": ");
+    cr_assert(acc);
+    double a = atof(acc + strlen("\"test_accuracy\": "));
+    cr_expect(a > 0.3 && a <= 1.0, "test accuracy %g", a);
+    cr_expect(strstr(json, "\"f1\": "));
+
+    char csv[600];
+    snprintf(csv, sizeof csv, "%s/out/hyperclean.csv", dir);
+    FILE *f = fopen(csv, "r");
+    cr_assert(f);
+    char line[1024];
+    int rows = 0;
+    cr_assert(fgets(line, sizeof line, f));
+    cr_expect(strstr(line, "test_acc") && strstr(line, "f1") && strstr(line, "lambda"));
+    while (fgets(line, sizeof line, f))
+        rows++;
+    fclose(f);
+    cr_expect_eq(rows, 4, "rows for steps 0, 2, 4, 6"); /* step 0 is the warm start */
+
+    /* A second run finds the warm start in the cache and says so. */
+    snprintf(args, sizeof args,
+             "run hyperclean --data-dir %s --out-dir %s/out --sizes 400,100,100,200 --warm-steps 20 --steps 2 "
+             "--eval-every 1 --no-plot --threads 1",
+             dir, dir);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(strstr(out, "loaded from cache"), "%s", out);
+    cr_expect(strstr(out, "oracle"));
+    cr_expect(strstr(out, "precision"));
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
