@@ -23,6 +23,7 @@ struct bome_solver {
     bome_plan *plan_inner, *plan_outer;
     bome_real **inner_buf;   /* nt momentum buffers of the inner loop */
     bome_real **m1, **m2;    /* nk: outer momentum / Adam moments */
+    bome_real **prev;        /* nk: the iterate before the update, restored if it overflows */
     long steps;
     double total_seconds;
     bool dead;               /* a non-finite step happened */
@@ -309,6 +310,7 @@ bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
         s->var[k] = k < s->nv ? &p->vars[BOME_OUTER][k] : &p->vars[BOME_INNER][k - s->nv];
     s->inner_buf = alloc_buffers(s, s->nv, s->nk);
     s->m1 = alloc_buffers(s, 0, s->nk);
+    s->prev = alloc_buffers(s, 0, s->nk);
     s->m2 = o->update == BOME_UPDATE_ADAM ? alloc_buffers(s, 0, s->nk) : NULL;
     if (s->status)
         return s;
@@ -328,6 +330,7 @@ void bome_solver_free(bome_solver *s)
     bome_graph_free(s->g);
     free_buffers(s, s->inner_buf, s->nk);
     free_buffers(s, s->m1, s->nk);
+    free_buffers(s, s->prev, s->nk);
     free_buffers(s, s->m2, s->nk);
     zfree(s, s->var);
     zfree(s, s->x);
@@ -471,7 +474,22 @@ int bome_solver_step(bome_solver *s, bome_step_stats *st)
                     r.step, r.f, r.g, r.q, ff, qq);
     }
     for (int k = 0; k < s->nk; k++)
+        memcpy(s->prev[k], s->var[k]->values, s->var[k]->size * sizeof(bome_real));
+    bool finite = true;
+    for (int k = 0; k < s->nk; k++) {
         apply_update(s, k, r.lambda);
+        for (size_t i = 0; i < s->var[k]->size; i++)
+            finite = finite && isfinite(s->var[k]->values[i]);
+    }
+    if (!finite) { /* finite gradients, but a step too large for doubles */
+        for (int k = 0; k < s->nk; k++)
+            memcpy(s->var[k]->values, s->prev[k], s->var[k]->size * sizeof(bome_real));
+        s->dead = true;
+        return fail(s, BOME_ERR_NONFINITE,
+                    "step %ld: the update gave a non-finite value (lambda = %g); the variables hold the last "
+                    "finite iterate",
+                    r.step, r.lambda);
+    }
     s->steps++;
     r.seconds = now() - t0;
     s->total_seconds += r.seconds;
@@ -487,6 +505,8 @@ int bome_solver_run(bome_solver *s, bome_step_stats *last)
 {
     if (!s)
         return BOME_ERR_ARG;
+    if (s->status) /* as bome_solver_step would, even when max_steps allows no step */
+        return s->dead ? BOME_ERR_STATE : s->status;
     bome_step_stats st = {0};
     while (s->steps < s->o.max_steps) {
         int rc = bome_solver_step(s, &st);
