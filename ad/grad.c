@@ -20,12 +20,15 @@ static bome_node *accumulate(bome_graph *g, bome_node *have, bome_node *more, co
 
 int bome_grad(bome_graph *g, bome_node *y, int n, bome_node *const *wrt, bome_node **out)
 {
+    /* Every out[i] is NULL on any error, so that a caller who checks the
+     * status once after building never passes on an uninitialized node. */
+    for (int i = 0; out && i < n; i++)
+        out[i] = NULL;
     if (!g)
         return BOME_ERR_ARG;
     if (!y || n < 0 || (n > 0 && (!wrt || !out)))
         return ad_error(g, BOME_ERR_ARG, "bome_grad: %s", !y ? "y is NULL" : "wrt or out is NULL");
     for (int i = 0; i < n; i++) {
-        out[i] = NULL;
         if (!wrt[i])
             return ad_error(g, BOME_ERR_ARG, "bome_grad: wrt[%d] is NULL", i);
         if (wrt[i]->kind != NODE_PARAM)

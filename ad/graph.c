@@ -47,13 +47,18 @@ static size_t header_bytes(void)
     return (sizeof(struct arena_chunk) + ALIGN - 1) / ALIGN * ALIGN;
 }
 
-void *ad_alloc(bome_graph *g, size_t bytes)
+/*
+ * A zeroed block of the arena starting on a multiple of align (a power of two
+ * no larger than ALIGN; chunks start on an ALIGN boundary).
+ */
+static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
 {
-    bytes = (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    bytes = (bytes + align - 1) / align * align;
     if (bytes == 0)
-        bytes = ALIGN;
+        bytes = align;
     struct arena_chunk *c = g->chunks;
-    if (!c || c->size - c->used < bytes) {
+    size_t pad = c ? (align - ((uintptr_t)c + c->used) % align) % align : 0;
+    if (!c || c->size - c->used < pad + bytes) {
         /* A large block gets a chunk of its own so the current chunk's tail
          * stays usable for the small nodes that follow. */
         size_t want = header_bytes() + bytes + ALIGN;
@@ -75,12 +80,15 @@ void *ad_alloc(bome_graph *g, size_t bytes)
             g->chunks = nc;
         }
         c = nc;
+        pad = 0;
     }
-    void *p = (char *)c + c->used;
-    c->used += bytes;
+    void *p = (char *)c + c->used + pad;
+    c->used += pad + bytes;
     memset(p, 0, bytes);
     return p;
 }
+
+void *ad_alloc(bome_graph *g, size_t bytes) { return arena_alloc(g, bytes, ALIGN); }
 
 int ad_error(bome_graph *g, int code, const char *fmt, ...)
 {
@@ -177,7 +185,7 @@ bool ad_shape_eq(bome_shape a, bome_shape b)
     return a.rank == b.rank && a.rows == b.rows && a.cols == b.cols;
 }
 
-bool ad_check(bome_graph *g, const char *op, int n, bome_node *const *src)
+static bool check_sources(bome_graph *g, const char *op, int n, bome_node *const *src, int labels_at)
 {
     if (!g)
         return false;
@@ -188,7 +196,24 @@ bool ad_check(bome_graph *g, const char *op, int n, bome_node *const *src)
                 ad_error(g, BOME_ERR_ARG, "%s: argument %d is NULL", op, i + 1);
             return false;
         }
+    for (int i = 0; i < n; i++)
+        if ((src[i]->kind == NODE_LABELS) != (i == labels_at)) {
+            if (i == labels_at)
+                ad_error(g, BOME_ERR_KIND, "%s: argument %d is a %s node, not labels (bome_labels)", op, i + 1,
+                         src[i]->op->name);
+            else
+                ad_error(g, BOME_ERR_KIND, "%s: argument %d is a label vector; only gather_rows, pick and "
+                         "cross_entropy take labels", op, i + 1);
+            return false;
+        }
     return true;
+}
+
+bool ad_check(bome_graph *g, const char *op, int n, bome_node *const *src) { return check_sources(g, op, n, src, -1); }
+
+bool ad_check_labeled(bome_graph *g, const char *op, int n, bome_node *const *src)
+{
+    return check_sources(g, op, n, src, 1);
 }
 
 static bool grow_tape(bome_graph *g)
@@ -220,7 +245,11 @@ static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shap
 {
     if (!grow_tape(g))
         return NULL;
-    bome_node *n = ad_alloc(g, sizeof *n);
+    /* Node records, and buffers shorter than a cache line, are packed at
+     * their natural alignment rather than ALIGN: a scalar node and its value
+     * take 144 bytes instead of 256, which keeps a long scalar tape in cache.
+     * Buffers of ALIGN bytes or more stay ALIGN-aligned. */
+    bome_node *n = arena_alloc(g, sizeof *n, _Alignof(bome_node));
     if (!n)
         return NULL;
     n->op = op;
@@ -228,7 +257,8 @@ static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shap
     n->shape = shape;
     n->size = (size_t)shape.rows * (size_t)shape.cols;
     if (buffer) {
-        n->own = ad_alloc(g, n->size * sizeof(bome_real));
+        size_t bytes = n->size * sizeof(bome_real);
+        n->own = arena_alloc(g, bytes, bytes < ALIGN ? _Alignof(bome_real) : ALIGN);
         if (!n->own)
             return NULL;
         n->data = n->own;

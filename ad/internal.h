@@ -87,6 +87,9 @@ bool ad_shape_eq(bome_shape a, bome_shape b);
  * naming op when the graph has none yet) if the op must not be built.
  */
 bool ad_check(bome_graph *g, const char *op, int n, bome_node *const *src);
+/* The same for ops whose source 1 is a label vector: it must be one. No
+ * other source of any op may be (labels have no values to read). */
+bool ad_check_labeled(bome_graph *g, const char *op, int n, bome_node *const *src);
 
 /* Appends an op node with the given sources and a zeroed buffer (none for
  * views). NULL on allocation failure (error recorded). */

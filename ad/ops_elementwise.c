@@ -51,6 +51,16 @@ static void bin_rows(const bome_node *n, int r0, int r1)
 static int bin_forward(bome_graph *g, bome_node *n)
 {
     (void)g;
+    if (n->size == 1) { /* scalar: both sources hold one value too */
+        bome_real x = n->src[0]->data[0], z = n->src[1]->data[0];
+        switch (n->ip[0]) {
+        case BIN_ADD: n->data[0] = x + z; break;
+        case BIN_SUB: n->data[0] = x - z; break;
+        case BIN_MUL: n->data[0] = x * z; break;
+        default: n->data[0] = x / z; break;
+        }
+        return BOME_OK;
+    }
     bin_rows(n, 0, n->shape.rows);
     return BOME_OK;
 }
@@ -174,6 +184,8 @@ static void un_backward(bome_graph *g, bome_node *n, bome_node *dy, const bool *
     case UN_NEG: d[0] = bome_neg(g, dy); break;
     case UN_AFFINE: d[0] = bome_scale(g, dy, p); break;
     case UN_POW:
+        if (p == 0.0) /* x^0 = 1: nothing flows (p x^(p-1) would be NaN at 0) */
+            break;
         if (p == 1.0)
             d[0] = dy;
         else if (p == 2.0)

@@ -117,7 +117,9 @@ static void ce_rows(const bome_node *n, int r0, int r1)
     }
 }
 
-/* out_i = (softmax(x_i) - onehot(label_i)) dy_i, in one pass over x. */
+/* out_i = (softmax(x_i) - onehot(label_i)) dy_i, one exp per element: the
+ * exponentials are kept in out and scaled by dy_i / their sum. A row whose
+ * maximum is infinite gives NaN, as exp(x - lse) did. */
 static void ce_bwd_rows(const bome_node *n, int r0, int r1)
 {
     const bome_node *x = n->src[0], *l = n->src[1], *dy = n->src[2];
@@ -125,9 +127,14 @@ static void ce_bwd_rows(const bome_node *n, int r0, int r1)
     for (int i = r0; i < r1; i++) {
         const bome_real *xi = x->data + (size_t)i * C;
         bome_real *oi = n->data + (size_t)i * C;
-        bome_real lse = row_lse(xi, C), w = dy->data[dy->size == 1 ? 0 : i];
+        bome_real m = row_max(xi, C), s = 0, w = dy->data[dy->size == 1 ? 0 : i];
+        for (int j = 0; j < C; j++) {
+            oi[j] = exp(xi[j] - m);
+            s += oi[j];
+        }
+        bome_real scale = w / s;
         for (int j = 0; j < C; j++)
-            oi[j] = exp(xi[j] - lse) * w;
+            oi[j] *= scale;
         oi[l->labels[i]] -= w;
     }
 }
@@ -151,7 +158,7 @@ static void ce_backward(bome_graph *g, bome_node *n, bome_node *adj, const bool 
     bome_node *x = n->src[0], *l = n->src[1];
     if (n->nsrc == 2) { /* cross_entropy_rows: the fused backward kernel */
         bome_node *src[3] = {x, l, adj};
-        if (need[0] && ad_check(g, "cross_entropy_bwd", 3, src))
+        if (need[0] && ad_check_labeled(g, "cross_entropy_bwd", 3, src))
             d[0] = ad_node(g, &op_ce_bwd, x->shape, 3, src);
         return;
     }
@@ -172,13 +179,8 @@ static const op_desc op_ce_bwd = {"cross_entropy_bwd", ce_forward, ce_backward, 
 bome_node *bome_cross_entropy_rows(bome_graph *g, bome_node *logits, bome_node *labels)
 {
     bome_node *src[2] = {logits, labels};
-    if (!ad_check(g, "cross_entropy", 2, src))
+    if (!ad_check_labeled(g, "cross_entropy", 2, src))
         return NULL;
-    if (labels->kind != NODE_LABELS) {
-        ad_error(g, BOME_ERR_KIND, "cross_entropy: the labels argument is a %s node, not labels (bome_labels)",
-                 labels->op->name);
-        return NULL;
-    }
     if (logits->shape.rank != 2 || (int)labels->size != logits->shape.rows) {
         char sx[40];
         ad_error(g, BOME_ERR_SHAPE, "cross_entropy: logits %s with %zu labels: needs a matrix with one row per label",

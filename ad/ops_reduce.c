@@ -126,6 +126,8 @@ bome_node *bome_sum(bome_graph *g, bome_node *x) { return reduce_node(g, x, RED_
 
 bome_node *bome_mean(bome_graph *g, bome_node *x)
 {
+    if (!ad_check(g, "mean", 1, &x))
+        return NULL;
     bome_node *s = bome_sum(g, x);
     return s ? bome_scale(g, s, 1.0 / (bome_real)x->size) : NULL;
 }
@@ -155,6 +157,8 @@ bome_node *bome_sum_axis(bome_graph *g, bome_node *x, int axis)
 
 bome_node *bome_mean_axis(bome_graph *g, bome_node *x, int axis)
 {
+    if (!check_axis(g, "mean_axis", x, axis))
+        return NULL;
     bome_node *s = bome_sum_axis(g, x, axis);
     return s ? bome_scale(g, s, 1.0 / (axis == 0 ? x->shape.rows : x->shape.cols)) : NULL;
 }

@@ -49,10 +49,6 @@ bome_node *bome_reshape(bome_graph *g, bome_node *x, bome_shape shape)
                  ok ? ad_shape_str(shape, ss) : "an invalid shape");
         return NULL;
     }
-    if (x->kind == NODE_LABELS) {
-        ad_error(g, BOME_ERR_KIND, "reshape: labels cannot be reshaped");
-        return NULL;
-    }
     return view(g, &op_reshape, x, shape, 0);
 }
 
@@ -106,10 +102,6 @@ bome_node *bome_slice(bome_graph *g, bome_node *x, int axis, int begin, int end)
         char sx[40];
         ad_error(g, BOME_ERR_ARG, "slice: [%d, %d) along axis %d of %s is empty or out of range", begin, end, axis,
                  ad_shape_str(x->shape, sx));
-        return NULL;
-    }
-    if (x->kind == NODE_LABELS) {
-        ad_error(g, BOME_ERR_KIND, "slice: labels cannot be sliced");
         return NULL;
     }
     bome_node *n;
@@ -171,7 +163,7 @@ bome_node *bome_concat(bome_graph *g, bome_node *a, bome_node *b, int axis)
         return NULL;
     bool vecs = a->shape.rank < 2 && b->shape.rank < 2;
     bome_shape s;
-    if (vecs)
+    if (vecs && (axis == 0 || axis == 1))
         s = BOME_VECTOR(a->shape.cols + b->shape.cols);
     else if (axis == 0 && a->shape.cols == b->shape.cols)
         s = BOME_MATRIX(a->shape.rows + b->shape.rows, a->shape.cols);
@@ -240,19 +232,10 @@ static void scatter_backward(bome_graph *g, bome_node *n, bome_node *adj, const 
 static const op_desc op_gather = {"gather_rows", gather_forward, gather_backward, false};
 static const op_desc op_scatter = {"scatter_rows", scatter_forward, scatter_backward, false};
 
-static bool is_labels(bome_graph *g, const char *op, const bome_node *l)
-{
-    if (l->kind != NODE_LABELS) {
-        ad_error(g, BOME_ERR_KIND, "%s: the index argument is a %s node, not labels (bome_labels)", op, l->op->name);
-        return false;
-    }
-    return true;
-}
-
 bome_node *bome_gather_rows(bome_graph *g, bome_node *x, bome_node *idx)
 {
     bome_node *src[2] = {x, idx};
-    if (!ad_check(g, "gather_rows", 2, src) || !is_labels(g, "gather_rows", idx))
+    if (!ad_check_labeled(g, "gather_rows", 2, src))
         return NULL;
     bome_shape s = x->shape.rank < 2 ? BOME_VECTOR((int)idx->size) : BOME_MATRIX((int)idx->size, x->shape.cols);
     return ad_node(g, &op_gather, s, 2, src);
@@ -261,7 +244,7 @@ bome_node *bome_gather_rows(bome_graph *g, bome_node *x, bome_node *idx)
 bome_node *ad_scatter_rows(bome_graph *g, bome_node *dy, bome_node *idx, int rows)
 {
     bome_node *src[2] = {dy, idx};
-    if (!ad_check(g, "scatter_rows", 2, src))
+    if (!ad_check_labeled(g, "scatter_rows", 2, src))
         return NULL;
     bome_shape s = dy->shape.rank < 2 ? BOME_VECTOR(rows) : BOME_MATRIX(rows, dy->shape.cols);
     return ad_node(g, &op_scatter, s, 2, src);
@@ -312,7 +295,7 @@ static const op_desc op_pick_bwd = {"pick_bwd", pick_bwd_forward, pick_bwd_backw
 bome_node *bome_pick(bome_graph *g, bome_node *x, bome_node *labels)
 {
     bome_node *src[2] = {x, labels};
-    if (!ad_check(g, "pick", 2, src) || !is_labels(g, "pick", labels))
+    if (!ad_check_labeled(g, "pick", 2, src))
         return NULL;
     if (x->shape.rank != 2 || (int)labels->size != x->shape.rows) {
         char sx[40];
@@ -326,7 +309,7 @@ bome_node *bome_pick(bome_graph *g, bome_node *x, bome_node *labels)
 bome_node *ad_pick_bwd(bome_graph *g, bome_node *dy, bome_node *labels, bome_shape full)
 {
     bome_node *src[2] = {dy, labels};
-    if (!ad_check(g, "pick_bwd", 2, src))
+    if (!ad_check_labeled(g, "pick_bwd", 2, src))
         return NULL;
     return ad_node(g, &op_pick_bwd, full, 2, src);
 }
