@@ -93,6 +93,8 @@ bome_plan *bome_plan_new(bome_graph *g, int n, bome_node *const *outs)
     for (size_t id = 0; id < top; id++)
         if (g->mark[id] && g->nodes[id]->kind == NODE_OP)
             list[p->n_run++] = g->nodes[id];
+    if (ad_plan_tile(p))
+        return NULL;
     return p;
 }
 
@@ -100,6 +102,8 @@ int bome_plan_run(bome_plan *p)
 {
     if (!p)
         return BOME_ERR_ARG;
+    if (p->rows)
+        return ad_plan_run_tiled(p);
     for (size_t i = 0; i < p->n_run; i++) {
         bome_node *v = p->run[i];
         int rc = v->op->forward(p->g, v);
@@ -110,3 +114,4 @@ int bome_plan_run(bome_plan *p)
 }
 
 size_t bome_plan_size(const bome_plan *p) { return p ? p->n_run : 0; }
+int bome_plan_tiled_rows(const bome_plan *p) { return p ? p->rows : 0; }

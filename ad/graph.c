@@ -130,6 +130,8 @@ bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
     memset(g, 0, sizeof *g);
     g->alloc = alloc;
     g->ud = ud;
+    g->tile_min_rows = 4096;
+    g->tile_block_rows = 64;
     return g;
 }
 
@@ -279,10 +281,10 @@ bome_node *ad_node(bome_graph *g, const op_desc *op, bome_shape shape, int nsrc,
     return n;
 }
 
-static const op_desc leaf_param = {"param", NULL, NULL, false};
-static const op_desc leaf_input = {"input", NULL, NULL, false};
-static const op_desc leaf_labels = {"labels", NULL, NULL, false};
-static const op_desc leaf_const = {"const", NULL, NULL, false};
+static const op_desc leaf_param = {.name = "param", .forward = NULL, .backward = NULL, .view = false};
+static const op_desc leaf_input = {.name = "input", .forward = NULL, .backward = NULL, .view = false};
+static const op_desc leaf_labels = {.name = "labels", .forward = NULL, .backward = NULL, .view = false};
+static const op_desc leaf_const = {.name = "const", .forward = NULL, .backward = NULL, .view = false};
 
 static bome_node *leaf(bome_graph *g, const char *what, const op_desc *op, int kind, const char *name, bome_shape shape)
 {
@@ -384,15 +386,23 @@ const char *bome_node_op(const bome_node *n) { return n ? n->op->name : "(null)"
 const char *bome_node_name(const bome_node *n) { return n ? n->name : NULL; }
 int bome_node_id(const bome_node *n) { return n ? n->id : -1; }
 
-int ad_check_labels(bome_graph *g, const bome_node *op, const bome_node *labels, int bound)
+int ad_check_labels_range(bome_graph *g, const bome_node *op, const bome_node *labels, int bound, size_t lo,
+                          size_t hi)
 {
     if (!labels->labels)
         return ad_error(g, BOME_ERR_ARG, "%s: label vector %s%s%sis not bound (bome_bind_labels)",
                         op->op->name, labels->name ? "'" : "", labels->name ? labels->name : "",
                         labels->name ? "' " : "");
-    for (size_t i = 0; i < labels->size; i++)
+    for (size_t i = lo; i < hi; i++)
         if (labels->labels[i] < 0 || labels->labels[i] >= bound)
             return ad_error(g, BOME_ERR_RANGE, "%s: label[%zu] = %d is outside [0, %d)", op->op->name, i,
                             (int)labels->labels[i], bound);
     return BOME_OK;
 }
+
+int ad_check_labels(bome_graph *g, const bome_node *op, const bome_node *labels, int bound)
+{
+    return ad_check_labels_range(g, op, labels, bound, 0, labels->size);
+}
+
+int ad_row_count(const bome_node *n) { return n->shape.rank == 2 ? n->shape.rows : (int)n->size; }

@@ -25,7 +25,17 @@ typedef struct op_desc {
     int (*forward)(bome_graph *g, bome_node *n);
     void (*backward)(bome_graph *g, bome_node *n, bome_node *dy, const bool *need, bome_node **dsrc);
     bool view;
+    /* Row tiling (tile.c), for ops that can work on a block of rows: tile
+     * says whether n is a row op (TILE_ROW: output rows depend on the same
+     * rows of the sources flagged in row_srcs) or a reduction over rows
+     * (TILE_REDUCE) for row count R, or neither (0); rows computes rows
+     * [r0, r1), or adds their contribution to a reduction (first: the first
+     * block, which overwrites). */
+    int (*tile)(const bome_node *n, int R, unsigned *row_srcs);
+    int (*rows)(bome_graph *g, bome_node *n, int r0, int r1, bool first);
 } op_desc;
+
+enum { TILE_ROW = 1, TILE_REDUCE = 2 };
 
 #define MAX_SRC 3
 
@@ -58,13 +68,26 @@ struct bome_graph {
     size_t cap_mark;
     int status;
     char msg[512];
+    int tile_min_rows, tile_block_rows; /* bome_graph_set_tiling */
 };
 
 struct bome_plan {
     bome_graph *g;
     bome_node **run;
     size_t n_run;
+    /* When tiled: run = pre nodes, then the stage, then post nodes. */
+    size_t n_pre, n_stage, n_post;
+    int rows; /* R, or 0 when the plan is not tiled */
 };
+
+/* Splits a plan into pre, stage and post parts when worthwhile (tile.c). */
+int ad_plan_tile(bome_plan *p);
+int ad_plan_run_tiled(bome_plan *p);
+/* The rows of a node as row tiling sees them: a matrix's rows; a vector's
+ * or scalar's elements. */
+int ad_row_count(const bome_node *n);
+/* matmul's tile function: tile.c counts products to decide if tiling pays. */
+int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs);
 
 /* Memory: everything comes from the graph's arena, 64-byte aligned. */
 void *ad_alloc(bome_graph *g, size_t bytes);
@@ -116,7 +139,10 @@ bome_node *ad_as_column(bome_graph *g, bome_node *v);
 
 enum step_kind { STEP_RELU, STEP_CLAMP, STEP_SIGN };
 
-/* Checks a label vector against [0, bound) while evaluating. */
+/* Checks a label vector against [0, bound) while evaluating: all of it, or
+ * entries [lo, hi). */
 int ad_check_labels(bome_graph *g, const bome_node *op, const bome_node *labels, int bound);
+int ad_check_labels_range(bome_graph *g, const bome_node *op, const bome_node *labels, int bound, size_t lo,
+                          size_t hi);
 
 #endif

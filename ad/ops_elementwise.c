@@ -4,6 +4,22 @@
 
 #include <math.h>
 
+/* Elements [lo, hi) that rows [r0, r1) of n cover: a matrix's rows, or a
+ * vector's elements (each element is a row for tiling). */
+static void elem_range(const bome_node *n, int r0, int r1, size_t *lo, size_t *hi)
+{
+    size_t unit = n->shape.rank == 2 ? (size_t)n->shape.cols : 1;
+    *lo = (size_t)r0 * unit;
+    *hi = (size_t)r1 * unit;
+}
+
+/* A map whose every source has n's shape: all sources are row sources. */
+static int same_rows_tile(const bome_node *n, int R, unsigned *row_srcs)
+{
+    *row_srcs = (1u << n->nsrc) - 1;
+    return ad_row_count(n) == R ? TILE_ROW : 0;
+}
+
 /* ---- broadcasting binary ops ------------------------------------------- */
 
 enum bin_kind { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV };
@@ -88,10 +104,45 @@ static void bin_backward(bome_graph *g, bome_node *n, bome_node *dy, const bool 
     }
 }
 
-static const op_desc op_add = {"add", bin_forward, bin_backward, false};
-static const op_desc op_sub = {"sub", bin_forward, bin_backward, false};
-static const op_desc op_mul = {"mul", bin_forward, bin_backward, false};
-static const op_desc op_div = {"div", bin_forward, bin_backward, false};
+/* A source with n's rows is read block by block; a broadcast one (one row,
+ * or one value for a vector) whole. */
+static int bin_tile(const bome_node *n, int R, unsigned *row_srcs)
+{
+    if (ad_row_count(n) != R)
+        return 0;
+    *row_srcs = 0;
+    for (int s = 0; s < 2; s++) {
+        const bome_node *x = n->src[s];
+        bool rows = n->shape.rank == 2 ? x->shape.rows == n->shape.rows : x->size == n->size;
+        if (rows)
+            *row_srcs |= 1u << s;
+        else if (n->shape.rank < 2 && x->size != 1)
+            return 0;
+    }
+    return TILE_ROW;
+}
+
+static int bin_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)g;
+    (void)first;
+    if (n->shape.rank == 2) {
+        bin_rows(n, r0, r1);
+        return BOME_OK;
+    }
+    const bome_node *a = n->src[0], *b = n->src[1];
+    int sa = a->size != 1, sb = b->size != 1;
+    bin_row(n->ip[0], a->data + (sa ? r0 : 0), sa, b->data + (sb ? r0 : 0), sb, n->data + r0, r1 - r0);
+    return BOME_OK;
+}
+
+#define BIN_DESC(id, opname)                                                                                   \
+    static const op_desc id = {.name = opname, .forward = bin_forward, .backward = bin_backward, .tile = bin_tile, \
+                               .rows = bin_rows_tiled}
+BIN_DESC(op_add, "add");
+BIN_DESC(op_sub, "sub");
+BIN_DESC(op_mul, "mul");
+BIN_DESC(op_div, "div");
 
 static bool broadcast_dim(int a, int b, int *out)
 {
@@ -145,11 +196,10 @@ static bome_real sigmoid(bome_real x)
 
 #define UN_LOOP(EXPR) for (size_t i = lo; i < hi; i++) { bome_real v = x[i]; y[i] = EXPR; }
 
-static void un_rows(const bome_node *n, int r0, int r1)
+static void un_elems(const bome_node *n, size_t lo, size_t hi)
 {
     const bome_real *x = n->src[0]->data;
     bome_real *y = n->data;
-    size_t lo = (size_t)r0 * n->shape.cols, hi = (size_t)r1 * n->shape.cols;
     bome_real p0 = n->fp[0], p1 = n->fp[1];
     switch (n->ip[0]) {
     case UN_NEG: UN_LOOP(-v); break;
@@ -171,7 +221,17 @@ static void un_rows(const bome_node *n, int r0, int r1)
 static int un_forward(bome_graph *g, bome_node *n)
 {
     (void)g;
-    un_rows(n, 0, n->shape.rows);
+    un_elems(n, 0, n->size);
+    return BOME_OK;
+}
+
+static int un_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)g;
+    (void)first;
+    size_t lo, hi;
+    elem_range(n, r0, r1, &lo, &hi);
+    un_elems(n, lo, hi);
     return BOME_OK;
 }
 
@@ -206,7 +266,9 @@ static void un_backward(bome_graph *g, bome_node *n, bome_node *dy, const bool *
     }
 }
 
-#define UNARY_DESC(id, name) static const op_desc id = {name, un_forward, un_backward, false}
+#define UNARY_DESC(id, opname)                                                                    \
+    static const op_desc id = {.name = opname, .forward = un_forward, .backward = un_backward, \
+                               .tile = same_rows_tile, .rows = un_rows_tiled}
 UNARY_DESC(op_neg, "neg");
 UNARY_DESC(op_affine, "affine");
 UNARY_DESC(op_pow, "pow");
@@ -261,14 +323,12 @@ bome_node *bome_clamp(bome_graph *g, bome_node *x, bome_real lo, bome_real hi)
 
 enum fused_kind { F_STEP, F_TANH, F_SIGMOID };
 
-#define F_LOOP(EXPR) for (size_t i = 0; i < cnt; i++) { bome_real v = x[i], z = dy[i]; y[i] = EXPR; }
+#define F_LOOP(EXPR) for (size_t i = from; i < to; i++) { bome_real v = x[i], z = dy[i]; y[i] = EXPR; }
 
-static int fused_forward(bome_graph *g, bome_node *n)
+static void fused_elems(bome_node *n, size_t from, size_t to)
 {
-    (void)g;
     const bome_real *x = n->src[0]->data, *dy = n->src[1]->data;
     bome_real *y = n->data, lo = n->fp[0], hi = n->fp[1];
-    size_t cnt = n->size;
     if (n->ip[0] == F_TANH) {
         F_LOOP(z * (1.0 - v * v));
     } else if (n->ip[0] == F_SIGMOID) {
@@ -280,6 +340,22 @@ static int fused_forward(bome_graph *g, bome_node *n)
     } else {
         F_LOOP(v > 0 ? z : (v < 0 ? -z : 0.0));
     }
+}
+
+static int fused_forward(bome_graph *g, bome_node *n)
+{
+    (void)g;
+    fused_elems(n, 0, n->size);
+    return BOME_OK;
+}
+
+static int fused_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)g;
+    (void)first;
+    size_t lo, hi;
+    elem_range(n, r0, r1, &lo, &hi);
+    fused_elems(n, lo, hi);
     return BOME_OK;
 }
 
@@ -301,9 +377,9 @@ static void fused_backward(bome_graph *g, bome_node *n, bome_node *adj, const bo
     }
 }
 
-static const op_desc op_step_mul = {"step_mul", fused_forward, fused_backward, false};
-static const op_desc op_tanh_bwd = {"tanh_bwd", fused_forward, fused_backward, false};
-static const op_desc op_sigmoid_bwd = {"sigmoid_bwd", fused_forward, fused_backward, false};
+static const op_desc op_step_mul = {.name = "step_mul", .forward = fused_forward, .backward = fused_backward, .tile = same_rows_tile, .rows = fused_rows_tiled};
+static const op_desc op_tanh_bwd = {.name = "tanh_bwd", .forward = fused_forward, .backward = fused_backward, .tile = same_rows_tile, .rows = fused_rows_tiled};
+static const op_desc op_sigmoid_bwd = {.name = "sigmoid_bwd", .forward = fused_forward, .backward = fused_backward, .tile = same_rows_tile, .rows = fused_rows_tiled};
 
 static bome_node *fused(bome_graph *g, const op_desc *op, int kind, bome_node *x, bome_node *dy)
 {

@@ -84,9 +84,26 @@ static void rowwise_backward(bome_graph *g, bome_node *n, bome_node *dy, const b
     }
 }
 
-static const op_desc op_logsumexp = {"logsumexp", rowwise_forward, rowwise_backward, false};
-static const op_desc op_softmax = {"softmax", rowwise_forward, rowwise_backward, false};
-static const op_desc op_log_softmax = {"log_softmax", rowwise_forward, rowwise_backward, false};
+static int rowwise_tile(const bome_node *n, int R, unsigned *row_srcs)
+{
+    *row_srcs = 1;
+    return n->src[0]->shape.rank == 2 && n->src[0]->shape.rows == R ? TILE_ROW : 0;
+}
+
+static int rowwise_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)g;
+    (void)first;
+    rowwise_rows(n, r0, r1);
+    return BOME_OK;
+}
+
+#define ROWWISE_DESC(id, opname)                                                                           \
+    static const op_desc id = {.name = opname, .forward = rowwise_forward, .backward = rowwise_backward, \
+                               .tile = rowwise_tile, .rows = rowwise_rows_tiled}
+ROWWISE_DESC(op_logsumexp, "logsumexp");
+ROWWISE_DESC(op_softmax, "softmax");
+ROWWISE_DESC(op_log_softmax, "log_softmax");
 
 static bome_node *rowwise(bome_graph *g, const op_desc *op, int kind, bome_node *x)
 {
@@ -173,8 +190,31 @@ static void ce_backward(bome_graph *g, bome_node *n, bome_node *adj, const bool 
     }
 }
 
-static const op_desc op_ce = {"cross_entropy", ce_forward, ce_backward, false};
-static const op_desc op_ce_bwd = {"cross_entropy_bwd", ce_forward, ce_backward, false};
+/* Tiled: logits and labels by rows; the backward's dy by rows too unless it
+ * is one value for all. */
+static int ce_tile(const bome_node *n, int R, unsigned *row_srcs)
+{
+    *row_srcs = 3u | (n->nsrc == 3 && n->src[2]->size != 1 ? 4u : 0u);
+    return n->src[0]->shape.rows == R ? TILE_ROW : 0;
+}
+
+static int ce_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)first;
+    int rc = ad_check_labels_range(g, n, n->src[1], n->src[0]->shape.cols, (size_t)r0, (size_t)r1);
+    if (rc)
+        return rc;
+    if (n->nsrc == 3)
+        ce_bwd_rows(n, r0, r1);
+    else
+        ce_rows(n, r0, r1);
+    return BOME_OK;
+}
+
+static const op_desc op_ce = {.name = "cross_entropy", .forward = ce_forward, .backward = ce_backward,
+                              .tile = ce_tile, .rows = ce_rows_tiled};
+static const op_desc op_ce_bwd = {.name = "cross_entropy_bwd", .forward = ce_forward, .backward = ce_backward,
+                                  .tile = ce_tile, .rows = ce_rows_tiled};
 
 bome_node *bome_cross_entropy_rows(bome_graph *g, bome_node *logits, bome_node *labels)
 {

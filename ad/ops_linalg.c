@@ -35,7 +35,39 @@ static void matmul_backward(bome_graph *g, bome_node *n, bome_node *dy, const bo
             d[i] = bome_reshape(g, d[i], n->src[i]->shape);
 }
 
-static const op_desc op_matmul = {"matmul", matmul_forward, matmul_backward, false};
+/* Tiled: rows of op(A) B for an untransposed R-row A (B whole), or
+ * A^T B over R rows of both, accumulated block by block. */
+int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs)
+{
+    const bome_node *a = n->src[0], *b = n->src[1];
+    if (a->shape.rank != 2 || a->shape.rows != R)
+        return 0;
+    if (!n->ip[0]) {
+        *row_srcs = 1;
+        return TILE_ROW;
+    }
+    *row_srcs = 3;
+    return !n->ip[1] && b->shape.rank == 2 && b->shape.rows == R ? TILE_REDUCE : 0;
+}
+
+static int matmul_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)g;
+    const bome_node *a = n->src[0], *b = n->src[1];
+    int lda = a->shape.cols, ldb = b->shape.cols, N = n->shape.cols;
+    if (!n->ip[0]) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, n->ip[1] ? CblasTrans : CblasNoTrans, r1 - r0, N,
+                    a->shape.cols, 1.0, a->data + (size_t)r0 * lda, lda, b->data, ldb, 0.0,
+                    n->data + (size_t)r0 * N, N);
+    } else {
+        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->shape.rows, N, r1 - r0, 1.0,
+                    a->data + (size_t)r0 * lda, lda, b->data + (size_t)r0 * ldb, ldb, first ? 0.0 : 1.0, n->data, N);
+    }
+    return BOME_OK;
+}
+
+static const op_desc op_matmul = {.name = "matmul", .forward = matmul_forward, .backward = matmul_backward,
+                                  .tile = ad_matmul_tile, .rows = matmul_rows};
 
 bome_node *bome_matmul(bome_graph *g, bome_node *a, int trans_a, bome_node *b, int trans_b)
 {
@@ -81,7 +113,7 @@ static void matvec_backward(bome_graph *g, bome_node *n, bome_node *dy, const bo
         d[1] = bome_matvec(g, a, !n->ip[0], dy);
 }
 
-static const op_desc op_matvec = {"matvec", matvec_forward, matvec_backward, false};
+static const op_desc op_matvec = {.name = "matvec", .forward = matvec_forward, .backward = matvec_backward, .view = false};
 
 bome_node *bome_matvec(bome_graph *g, bome_node *a, int trans_a, bome_node *x)
 {
@@ -124,7 +156,7 @@ static void transpose_backward(bome_graph *g, bome_node *n, bome_node *dy, const
         d[0] = bome_reshape(g, d[0], n->src[0]->shape);
 }
 
-static const op_desc op_transpose = {"transpose", transpose_forward, transpose_backward, false};
+static const op_desc op_transpose = {.name = "transpose", .forward = transpose_forward, .backward = transpose_backward, .view = false};
 
 bome_node *bome_transpose(bome_graph *g, bome_node *x)
 {

@@ -73,8 +73,83 @@ static void expand_backward(bome_graph *g, bome_node *n, bome_node *dy, const bo
     d[0] = reduce_node(g, dy, n->ip[0], n->src[0]->shape);
 }
 
-static const op_desc op_sum = {"sum", reduce_forward, reduce_backward, false};
-static const op_desc op_broadcast = {"broadcast", expand_forward, expand_backward, false};
+/* Tiled: summing down the rows of an R-row source accumulates block by
+ * block; summing along each row is a row op. */
+static int reduce_tile(const bome_node *n, int R, unsigned *row_srcs)
+{
+    const bome_node *x = n->src[0];
+    *row_srcs = 1;
+    if (ad_row_count(x) != R)
+        return 0;
+    if (n->ip[0] == RED_ALL || (n->ip[0] == RED_ROWS && x->shape.rank == 2))
+        return TILE_REDUCE;
+    return ad_row_count(n) == R ? TILE_ROW : 0;
+}
+
+static int reduce_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)g;
+    const bome_node *x = n->src[0];
+    size_t C = x->shape.rank == 2 ? (size_t)x->shape.cols : 1;
+    const bome_real *xd = x->data;
+    bome_real *y = n->data;
+    switch (n->ip[0]) {
+    case RED_ALL: {
+        bome_real s = 0;
+        for (size_t i = (size_t)r0 * C; i < (size_t)r1 * C; i++)
+            s += xd[i];
+        y[0] = first ? s : y[0] + s;
+        break;
+    }
+    case RED_ROWS:
+        if (first)
+            for (size_t j = 0; j < C; j++)
+                y[j] = 0;
+        for (int i = r0; i < r1; i++)
+            for (size_t j = 0; j < C; j++)
+                y[j] += xd[(size_t)i * C + j];
+        break;
+    case RED_COLS:
+        for (int i = r0; i < r1; i++) {
+            bome_real s = 0;
+            for (size_t j = 0; j < C; j++)
+                s += xd[(size_t)i * C + j];
+            y[i] = s;
+        }
+        break;
+    default:
+        for (size_t i = (size_t)r0 * C; i < (size_t)r1 * C; i++)
+            y[i] = xd[i];
+    }
+    return BOME_OK;
+}
+
+/* Tiled: an R-row output; the source is read by rows unless it is one row
+ * repeated down (or one value). */
+static int expand_tile(const bome_node *n, int R, unsigned *row_srcs)
+{
+    *row_srcs = n->ip[0] & RED_ROWS ? 0 : 1;
+    return n->shape.rank == 2 && n->shape.rows == R ? TILE_ROW : 0;
+}
+
+static int expand_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)g;
+    (void)first;
+    const bome_real *x = n->src[0]->data;
+    int C = n->shape.cols, f = n->ip[0];
+    for (int i = r0; i < r1; i++)
+        for (int j = 0; j < C; j++) {
+            size_t src = (f & RED_ROWS ? 0 : (size_t)i * (f & RED_COLS ? 1 : (size_t)C)) + (f & RED_COLS ? 0 : (size_t)j);
+            n->data[(size_t)i * C + j] = x[src];
+        }
+    return BOME_OK;
+}
+
+static const op_desc op_sum = {.name = "sum", .forward = reduce_forward, .backward = reduce_backward,
+                               .tile = reduce_tile, .rows = reduce_rows};
+static const op_desc op_broadcast = {.name = "broadcast", .forward = expand_forward, .backward = expand_backward,
+                                     .tile = expand_tile, .rows = expand_rows};
 
 static bome_node *reduce_node(bome_graph *g, bome_node *x, int flags, bome_shape out)
 {
@@ -186,8 +261,29 @@ static void dot_backward(bome_graph *g, bome_node *n, bome_node *dy, const bool 
     if (need[1]) d[1] = bome_mul(g, n->src[0], dy);
 }
 
-static const op_desc op_dot = {"dot", dot_forward, dot_backward, false};
-static const op_desc op_sumsq = {"sumsq", dot_forward, dot_backward, false};
+static int dot_tile(const bome_node *n, int R, unsigned *row_srcs)
+{
+    *row_srcs = (1u << n->nsrc) - 1;
+    return ad_row_count(n->src[0]) == R && ad_row_count(n->src[n->nsrc - 1]) == R ? TILE_REDUCE : 0;
+}
+
+static int dot_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+{
+    (void)g;
+    const bome_node *x = n->src[0];
+    size_t C = x->shape.rank == 2 ? (size_t)x->shape.cols : 1;
+    const bome_real *a = x->data, *b = n->src[n->nsrc - 1]->data;
+    bome_real s = 0;
+    for (size_t i = (size_t)r0 * C; i < (size_t)r1 * C; i++)
+        s += a[i] * b[i];
+    n->data[0] = first ? s : n->data[0] + s;
+    return BOME_OK;
+}
+
+static const op_desc op_dot = {.name = "dot", .forward = dot_forward, .backward = dot_backward, .tile = dot_tile,
+                               .rows = dot_rows};
+static const op_desc op_sumsq = {.name = "sumsq", .forward = dot_forward, .backward = dot_backward,
+                                 .tile = dot_tile, .rows = dot_rows};
 
 bome_node *bome_dot(bome_graph *g, bome_node *a, bome_node *b)
 {
@@ -274,9 +370,9 @@ static void arg_backward(bome_graph *g, bome_node *n, bome_node *dy, const bool 
         d[1] = n->ip[1] == ARG_SCATTER ? ad_arg_pick(g, n->src[0], dy, f) : ad_arg_scatter(g, n->src[0], dy, f);
 }
 
-static const op_desc op_max = {"max", arg_forward, arg_backward, false};
-static const op_desc op_arg_scatter = {"argmax_scatter", arg_forward, arg_backward, false};
-static const op_desc op_arg_pick = {"argmax_pick", arg_forward, arg_backward, false};
+static const op_desc op_max = {.name = "max", .forward = arg_forward, .backward = arg_backward, .view = false};
+static const op_desc op_arg_scatter = {.name = "argmax_scatter", .forward = arg_forward, .backward = arg_backward, .view = false};
+static const op_desc op_arg_pick = {.name = "argmax_pick", .forward = arg_forward, .backward = arg_backward, .view = false};
 
 static bome_node *arg_node(bome_graph *g, const op_desc *op, int kind, int flags, bome_shape s, int nsrc, bome_node **src)
 {

@@ -21,9 +21,9 @@ static void reshape_backward(bome_graph *g, bome_node *n, bome_node *dy, const b
     d[0] = bome_reshape(g, dy, n->src[0]->shape);
 }
 
-static const op_desc op_reshape = {"reshape", view_forward, reshape_backward, true};
+static const op_desc op_reshape = {.name = "reshape", .forward = view_forward, .backward = reshape_backward, .view = true};
 /* No backward: the grad builder neither enters nor looks through it. */
-static const op_desc op_stop_gradient = {"stop_gradient", view_forward, NULL, true};
+static const op_desc op_stop_gradient = {.name = "stop_gradient", .forward = view_forward, .backward = NULL, .view = true};
 
 static bome_node *view(bome_graph *g, const op_desc *op, bome_node *x, bome_shape s, int offset)
 {
@@ -89,8 +89,8 @@ static void slice_backward(bome_graph *g, bome_node *n, bome_node *dy, const boo
     d[0] = ad_embed(g, dy, n->src[0]->shape, n->ip[2], n->ip[1]);
 }
 
-static const op_desc op_slice_view = {"slice", view_forward, slice_backward, true};
-static const op_desc op_slice_cols = {"slice", slice_cols_forward, slice_backward, false};
+static const op_desc op_slice_view = {.name = "slice", .forward = view_forward, .backward = slice_backward, .view = true};
+static const op_desc op_slice_cols = {.name = "slice", .forward = slice_cols_forward, .backward = slice_backward, .view = false};
 
 bome_node *bome_slice(bome_graph *g, bome_node *x, int axis, int begin, int end)
 {
@@ -139,7 +139,7 @@ static void embed_backward(bome_graph *g, bome_node *n, bome_node *adj, const bo
     d[0] = s && s->shape.rank != n->src[0]->shape.rank ? bome_reshape(g, s, n->src[0]->shape) : s;
 }
 
-static const op_desc op_embed = {"embed", embed_forward, embed_backward, false};
+static const op_desc op_embed = {.name = "embed", .forward = embed_forward, .backward = embed_backward, .view = false};
 
 /* dy (one block of full) placed at begin along axis, zeros elsewhere. */
 bome_node *ad_embed(bome_graph *g, bome_node *dy, bome_shape full, int axis, int begin)
@@ -229,8 +229,8 @@ static void scatter_backward(bome_graph *g, bome_node *n, bome_node *adj, const 
         d[0] = bome_gather_rows(g, adj, n->src[1]);
 }
 
-static const op_desc op_gather = {"gather_rows", gather_forward, gather_backward, false};
-static const op_desc op_scatter = {"scatter_rows", scatter_forward, scatter_backward, false};
+static const op_desc op_gather = {.name = "gather_rows", .forward = gather_forward, .backward = gather_backward, .view = false};
+static const op_desc op_scatter = {.name = "scatter_rows", .forward = scatter_forward, .backward = scatter_backward, .view = false};
 
 bome_node *bome_gather_rows(bome_graph *g, bome_node *x, bome_node *idx)
 {
@@ -289,8 +289,8 @@ static void pick_bwd_backward(bome_graph *g, bome_node *n, bome_node *adj, const
         d[0] = bome_pick(g, adj, n->src[1]);
 }
 
-static const op_desc op_pick = {"pick", pick_forward, pick_backward, false};
-static const op_desc op_pick_bwd = {"pick_bwd", pick_bwd_forward, pick_bwd_backward, false};
+static const op_desc op_pick = {.name = "pick", .forward = pick_forward, .backward = pick_backward, .view = false};
+static const op_desc op_pick_bwd = {.name = "pick_bwd", .forward = pick_bwd_forward, .backward = pick_bwd_backward, .view = false};
 
 bome_node *bome_pick(bome_graph *g, bome_node *x, bome_node *labels)
 {

@@ -267,6 +267,21 @@ int bome_plan_run(bome_plan *p);
 /* Nodes a run executes. */
 size_t bome_plan_size(const bome_plan *p);
 
+/*
+ * Row tiling. A gradient over a large data matrix X reads X twice when every
+ * op runs on whole matrices (X W^T forward, dZ^T X backward). A plan made
+ * while tiling is on finds the stretch of row-wise ops between such products
+ * (element-wise maps, softmax, cross-entropy and its backward, ...) and runs
+ * it block_rows rows at a time, so each block of X is still in cache for the
+ * second product. It applies over data inputs of at least min_rows rows;
+ * results equal the untiled ones up to the order of floating-point sums.
+ * Defaults: min_rows 4096, block_rows 64; min_rows 0 turns it off. Affects
+ * plans made afterwards.
+ */
+void bome_graph_set_tiling(bome_graph *g, int min_rows, int block_rows);
+/* The row count a plan runs tiled over, 0 when it runs whole. */
+int bome_plan_tiled_rows(const bome_plan *p);
+
 /* ---- Checking and inspection ----------------------------------------------------- */
 
 typedef struct bome_gradcheck_report {

@@ -1,0 +1,174 @@
+/*
+ * Row-tiled execution of plans.
+ *
+ * A gradient of a loss over a large data matrix X (n x d) reads X twice in
+ * whole-matrix form: once for the forward product X W^T, once for the
+ * backward product dZ^T X. When every op between the two works row by row
+ * (elementwise maps, cross-entropy and its fused backward, softmax, ...), the
+ * stretch can instead run a block of rows at a time, ending in reductions
+ * over rows (dZ^T X, column sums, dot products) that accumulate block by
+ * block. The block of X is then still in cache for the second product, and X
+ * streams from memory once per gradient instead of twice.
+ *
+ * A plan is split into three parts, in tape order within each:
+ *   pre   nodes that do not depend on the stage (run first, whole),
+ *   stage row ops and row reductions over the chosen row count R (blocked),
+ *   post  nodes that depend on the stage (run last, whole).
+ * The stage's nodes keep full buffers, so post nodes read them as usual.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+enum { ROLE_PRE = 0, ROLE_ROW, ROLE_REDUCE, ROLE_VIEW, ROLE_POST };
+
+void bome_graph_set_tiling(bome_graph *g, int min_rows, int block_rows)
+{
+    if (!g)
+        return;
+    g->tile_min_rows = min_rows > 0 ? min_rows : 0;
+    g->tile_block_rows = block_rows > 0 ? block_rows : 64;
+}
+
+/* The row count worth tiling over: the tallest data input the plan reads. */
+static int choose_rows(const bome_graph *g, bome_node *const *run, size_t n_run)
+{
+    int best = 0;
+    for (size_t i = 0; i < n_run; i++)
+        for (int s = 0; s < run[i]->nsrc; s++) {
+            const bome_node *x = run[i]->src[s];
+            if (x->kind == NODE_INPUT && x->shape.rank == 2 && x->shape.rows >= g->tile_min_rows &&
+                x->shape.rows > best)
+                best = x->shape.rows;
+        }
+    return best;
+}
+
+static bool is_view_of(const bome_node *n)
+{
+    return n->op->view && n->kind == NODE_OP && n->ip[0] == 0 && n->size == n->src[0]->size;
+}
+
+/* Whether a view keeps element i on row i (a vector of R and an R x 1 column,
+ * or the same shape). */
+static bool row_view(const bome_node *n, int R)
+{
+    return ad_row_count(n) == R && ad_row_count(n->src[0]) == R;
+}
+
+int ad_plan_tile(bome_plan *p)
+{
+    bome_graph *g = p->g;
+    p->n_pre = p->n_stage = p->n_post = 0;
+    p->rows = 0;
+    if (g->tile_min_rows <= 0 || p->n_run == 0)
+        return BOME_OK;
+    int R = choose_rows(g, p->run, p->n_run);
+    if (!R)
+        return BOME_OK;
+
+    size_t top = 0;
+    for (size_t i = 0; i < p->n_run; i++)
+        if ((size_t)p->run[i]->id + 1 > top)
+            top = (size_t)p->run[i]->id + 1;
+    unsigned char *role = ad_raw_alloc(g, top);
+    if (!role)
+        return ad_error(g, BOME_ERR_NOMEM, "bome_plan_new: out of memory tiling %zu nodes", top);
+    memset(role, ROLE_PRE, top);
+
+    size_t n_stage = 0, n_products = 0;
+    for (size_t i = 0; i < p->n_run; i++) {
+        bome_node *n = p->run[i];
+        unsigned row_srcs = 0;
+        int r = n->op->tile ? n->op->tile(n, R, &row_srcs) : ROLE_PRE;
+        if (n->op->view && is_view_of(n) && row_view(n, R))
+            r = ROLE_VIEW;
+        bool depends = false, ok = r != ROLE_PRE;
+        for (int s = 0; s < n->nsrc; s++) {
+            const bome_node *x = n->src[s];
+            int xr = (size_t)x->id < top ? role[x->id] : ROLE_PRE;
+            depends |= xr != ROLE_PRE;
+            if (!ok)
+                continue;
+            if (row_srcs & (1u << s) || r == ROLE_VIEW)
+                ok = xr == ROLE_PRE || xr == ROLE_ROW || xr == ROLE_VIEW; /* rows ready block by block */
+            else
+                ok = xr == ROLE_PRE; /* whole values, computed before the stage */
+        }
+        if (r == ROLE_VIEW && !depends)
+            ok = false; /* a view of data: an ordinary pre node */
+        if (ok) {
+            role[n->id] = (unsigned char)r;
+            n_stage++;
+            n_products += n->op->tile == ad_matmul_tile;
+        } else {
+            role[n->id] = depends ? ROLE_POST : ROLE_PRE;
+        }
+    }
+    /* Without a product over the rows there is no data to keep in cache. */
+    if (n_products == 0) {
+        ad_raw_free(g, role, top);
+        return BOME_OK;
+    }
+    bome_node **order = ad_alloc(g, p->n_run * sizeof *order);
+    if (!order) {
+        ad_raw_free(g, role, top);
+        return g->status;
+    }
+    size_t k = 0;
+    for (int want = 0; want < 3; want++)
+        for (size_t i = 0; i < p->n_run; i++) {
+            int r = role[p->run[i]->id];
+            int part = r == ROLE_PRE ? 0 : (r == ROLE_POST ? 2 : 1);
+            if (part == want)
+                order[k++] = p->run[i];
+        }
+    for (size_t i = 0; i < p->n_run; i++) {
+        int r = role[p->run[i]->id];
+        if (r == ROLE_PRE)
+            p->n_pre++;
+        else if (r == ROLE_POST)
+            p->n_post++;
+        else
+            p->n_stage++;
+    }
+    p->run = order;
+    p->rows = R;
+    ad_raw_free(g, role, top);
+    return BOME_OK;
+}
+
+int ad_plan_run_tiled(bome_plan *p)
+{
+    bome_graph *g = p->g;
+    bome_node **stage = p->run + p->n_pre;
+    for (size_t i = 0; i < p->n_pre; i++) {
+        int rc = p->run[i]->op->forward(g, p->run[i]);
+        if (rc)
+            return rc;
+    }
+    /* Views inside the stage only point into their sources' buffers, which
+     * are fixed; point them once. */
+    for (size_t i = 0; i < p->n_stage; i++)
+        if (stage[i]->op->view)
+            stage[i]->op->forward(g, stage[i]);
+    int B = g->tile_block_rows;
+    for (int r0 = 0; r0 < p->rows; r0 += B) {
+        int r1 = r0 + B < p->rows ? r0 + B : p->rows;
+        for (size_t i = 0; i < p->n_stage; i++) {
+            bome_node *n = stage[i];
+            if (n->op->view)
+                continue;
+            int rc = n->op->rows(g, n, r0, r1, r0 == 0);
+            if (rc)
+                return rc;
+        }
+    }
+    bome_node **post = stage + p->n_stage;
+    for (size_t i = 0; i < p->n_post; i++) {
+        int rc = post[i]->op->forward(g, post[i]);
+        if (rc)
+            return rc;
+    }
+    return BOME_OK;
+}
