@@ -169,6 +169,8 @@ static int log_step(experiment *e, bome_solver *s, const bome_step_stats *st, co
     if (e->csv)
         fprintf(e->csv, "%ld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.9g,%.9g,%.9g,%.3f\n", st->step, e->acc, e->loss,
                 e->held_loss, e->precision, e->recall, e->f1, st->f, st->q, st->lambda, st->total_seconds);
+    if (e->csv)
+        fflush(e->csv); /* a long run can be watched, or plotted, while it goes */
     e->eval_seconds += cli_now() - t0;
     e->logged++;
     return 0;
