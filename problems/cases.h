@@ -34,6 +34,13 @@ typedef struct bome_case {
 
 extern const bome_case bome_case_coreset, bome_case_nonsingleton, bome_case_minimax, bome_case_ridge;
 
+/* The toys' set-up: a problem with one outer variable v and one inner x,
+ * both in state (which the case then owns), shown x first. */
+int bome_case_toy(bome_case_run *r, void *state, const char *v_name, bome_shape v_shape, bome_real *v,
+                  const char *x_name, bome_shape x_shape, bome_real *x, bome_objective_fn f, bome_objective_fn g);
+/* Frees the problem and the state: every case's destroy. */
+void bome_case_free(bome_case_run *r);
+
 /* NULL-terminated list of the cases, for `bome list`. */
 extern const bome_case *const bome_cases[];
 const bome_case *bome_case_find(const char *name);

@@ -46,21 +46,8 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
         return BOME_ERR_NOMEM;
     s->x[0] = STARTS[start][0];
     s->x[1] = STARTS[start][1];
-    r->state = s;
-    r->problem = bome_problem_new();
-    bome_problem_add_outer(r->problem, "w", BOME_VECTOR(4), s->w);
-    bome_problem_add_inner(r->problem, "x", BOME_VECTOR(2), s->x);
-    bome_problem_set_objectives(r->problem, f, g_, NULL);
-    r->n_show = 2;
-    r->show_name[0] = "x", r->show_values[0] = s->x, r->show_size[0] = 2;
-    r->show_name[1] = "w", r->show_values[1] = s->w, r->show_size[1] = 4;
-    return bome_problem_status(r->problem);
-}
-
-static void destroy(bome_case_run *r)
-{
-    bome_problem_free(r->problem);
-    free(r->state);
+    int rc = bome_case_toy(r, s, "w", BOME_VECTOR(4), s->w, "x", BOME_VECTOR(2), s->x, f, g_);
+    return rc ? rc : bome_problem_status(r->problem);
 }
 
 static double error(const bome_case_run *r)
@@ -73,5 +60,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_coreset = {
     "coreset", "the paper's coreset toy: x = softmax(w)-weighted mean of 4 points, f = 0.1|x - y|^2",
-    5000, 3, defaults, create, destroy, error,
+    5000, 3, defaults, create, bome_case_free, error,
 };

@@ -39,23 +39,10 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
         return BOME_ERR_NOMEM;
     s->w[0] = 4;
     s->x[0] = 4;
-    r->state = s;
-    r->problem = bome_problem_new();
-    bome_problem_add_outer(r->problem, "w", BOME_SCALAR, s->w);
-    bome_problem_add_inner(r->problem, "x", BOME_SCALAR, s->x);
+    int rc = bome_case_toy(r, s, "w", BOME_SCALAR, s->w, "x", BOME_SCALAR, s->x, f, g_);
     bome_problem_set_bounds(r->problem, BOME_OUTER, 0, -10, 10);
     bome_problem_set_bounds(r->problem, BOME_INNER, 0, -10, 10);
-    bome_problem_set_objectives(r->problem, f, g_, NULL);
-    r->n_show = 2;
-    r->show_name[0] = "x", r->show_values[0] = s->x, r->show_size[0] = 1;
-    r->show_name[1] = "w", r->show_values[1] = s->w, r->show_size[1] = 1;
-    return bome_problem_status(r->problem);
-}
-
-static void destroy(bome_case_run *r)
-{
-    bome_problem_free(r->problem);
-    free(r->state);
+    return rc ? rc : bome_problem_status(r->problem);
 }
 
 static double error(const bome_case_run *r)
@@ -66,5 +53,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_minimax = {
     "minimax", "the paper's minimax toy: f = x w, g = -x w, x and w in [-10, 10]",
-    200, 1, defaults, create, destroy, error,
+    200, 1, defaults, create, bome_case_free, error,
 };

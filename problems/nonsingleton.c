@@ -41,21 +41,8 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
     state *s = calloc(1, sizeof *s);
     if (!s)
         return BOME_ERR_NOMEM;
-    r->state = s;
-    r->problem = bome_problem_new();
-    bome_problem_add_outer(r->problem, "w", BOME_SCALAR, s->w);
-    bome_problem_add_inner(r->problem, "x", BOME_VECTOR(2), s->x);
-    bome_problem_set_objectives(r->problem, f, g_, NULL);
-    r->n_show = 2;
-    r->show_name[0] = "x", r->show_values[0] = s->x, r->show_size[0] = 2;
-    r->show_name[1] = "w", r->show_values[1] = s->w, r->show_size[1] = 1;
-    return bome_problem_status(r->problem);
-}
-
-static void destroy(bome_case_run *r)
-{
-    bome_problem_free(r->problem);
-    free(r->state);
+    int rc = bome_case_toy(r, s, "w", BOME_SCALAR, s->w, "x", BOME_VECTOR(2), s->x, f, g_);
+    return rc ? rc : bome_problem_status(r->problem);
 }
 
 static double error(const bome_case_run *r)
@@ -67,5 +54,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_nonsingleton = {
     "nonsingleton", "the paper's non-singleton lower level: f = (w - x2)^2/2 + (x1 - 1)^2/2, g = x1^2/2 - w x1",
-    2000, 1, defaults, create, destroy, error,
+    2000, 1, defaults, create, bome_case_free, error,
 };

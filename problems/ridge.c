@@ -89,12 +89,6 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
     return bome_problem_status(p);
 }
 
-static void destroy(bome_case_run *r)
-{
-    bome_problem_free(r->problem);
-    free(r->state);
-}
-
 /* theta(v) = (A^T A / n + e^v I)^-1 A^T b / n by Cholesky; returns the
  * validation error of theta(v). */
 double bome_ridge_validation(const void *state_, double v, double *theta_out)
@@ -172,5 +166,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_ridge = {
     "ridge", "ridge penalty exp(v) tuned on validation error, synthetic seeded data (30 x 10)",
-    20000, 1, defaults, create, destroy, error,
+    20000, 1, defaults, create, bome_case_free, error,
 };
