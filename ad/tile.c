@@ -22,6 +22,10 @@
 
 enum { ROLE_PRE = 0, ROLE_ROW, ROLE_REDUCE, ROLE_VIEW, ROLE_POST };
 
+/* Products narrower than this stream their data; wider ones are bound by
+ * arithmetic. */
+enum { TILE_MAX_WIDTH = 64 };
+
 void bome_graph_set_tiling(bome_graph *g, int min_rows, int block_rows)
 {
     if (!g)
@@ -77,6 +81,7 @@ int ad_plan_tile(bome_plan *p)
     memset(role, ROLE_PRE, top);
 
     size_t n_stage = 0, n_products = 0;
+    int widest = 0;
     for (size_t i = 0; i < p->n_run; i++) {
         bome_node *n = p->run[i];
         unsigned row_srcs = 0;
@@ -100,13 +105,23 @@ int ad_plan_tile(bome_plan *p)
         if (ok) {
             role[n->id] = (unsigned char)r;
             n_stage++;
-            n_products += n->op->tile == ad_matmul_tile;
+            if (n->op->tile == ad_matmul_tile) {
+                n_products++;
+                /* The narrow side of the product: the output's columns of a
+                 * row product, the rows of a reduction's. */
+                int width = r == ROLE_ROW ? n->shape.cols : n->shape.rows;
+                if (width > widest)
+                    widest = width;
+            }
         } else {
             role[n->id] = depends ? ROLE_POST : ROLE_PRE;
         }
     }
-    /* Without a product over the rows there is no data to keep in cache. */
-    if (n_products == 0) {
+    /* Without a product over the rows there is no data to keep in cache.
+     * With a wide one (a hidden layer of hundreds of units) the products are
+     * compute-bound: blocks gain nothing and cost BLAS its threading, as
+     * measured for a 784-300-10 network (bench/RESULTS.md). */
+    if (n_products == 0 || widest > TILE_MAX_WIDTH) {
         ad_raw_free(g, role, top);
         return BOME_OK;
     }

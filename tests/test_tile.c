@@ -186,3 +186,25 @@ Test(tile, small_data_is_not_tiled_by_default)
     cr_expect_eq(bome_plan_tiled_rows(p), 0);
     bome_graph_free(n.g);
 }
+
+/* A wide product (a hidden layer of more than 64 units) is bound by
+ * arithmetic, not memory: the plan stays whole. */
+Test(tile, wide_products_are_not_tiled)
+{
+    fill();
+    int widths[2] = {64, 65};
+    for (int t = 0; t < 2; t++) {
+        bome_graph *g = bome_graph_new();
+        bome_graph_set_tiling(g, 100, 16);
+        bome_node *x = bome_input(g, "x", BOME_MATRIX(R, D));
+        bome_bind(g, x, X);
+        bome_node *w = bome_param(g, "w", BOME_MATRIX(widths[t], D));
+        bome_node *loss = bome_sum(g, bome_tanh(g, bome_matmul(g, x, 0, w, 1)));
+        bome_node *gw;
+        bome_grad(g, loss, 1, &w, &gw);
+        bome_plan *p = bome_plan_new(g, 1, &gw);
+        cr_assert(p);
+        cr_expect_eq(bome_plan_tiled_rows(p), t ? 0 : R, "width %d", widths[t]);
+        bome_graph_free(g);
+    }
+}

@@ -275,6 +275,8 @@ size_t bome_plan_size(const bome_plan *p);
  * it block_rows rows at a time, so each block of X is still in cache for the
  * second product. It applies over data inputs of at least min_rows rows;
  * results equal the untiled ones up to the order of floating-point sums.
+ * Stages whose products are wide (more than 64 output columns, e.g. a
+ * hidden layer) stay untiled: they are bound by arithmetic, not memory.
  * Defaults: min_rows 4096, block_rows 64; min_rows 0 turns it off. Affects
  * plans made afterwards.
  */
