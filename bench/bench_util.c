@@ -23,7 +23,7 @@ void *bench_xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
     if (!p) {
-        fprintf(stderr, "bench_bome: out of memory (%zu x %zu bytes)\n", n, size);
+        fprintf(stderr, "bench: out of memory (%zu x %zu bytes)\n", n, size);
         exit(1);
     }
     return p;
