@@ -14,6 +14,7 @@ typedef struct cli_args {
     bome_options o;         /* the problem's defaults, then the flags */
     int start;              /* starting point, for problems with several */
     const char *csv_path;
+    const char *dot_path;   /* the solver's graph in Graphviz DOT */
     bool json;
     bool quiet;
     /* hyperclean */

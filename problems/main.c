@@ -41,6 +41,7 @@ static void run_usage(FILE *out)
           "  --start K            starting point, where the paper has several (coreset: 0-2)\n"
           "output:\n"
           "  --csv FILE           one row per step (per logged step for hyperclean)\n"
+          "  --dot FILE           the graph BOME built from f and g, in Graphviz DOT (toys)\n"
           "  --json               one JSON object on stdout at the end\n"
           "  --quiet              no progress bar (it is drawn only on a terminal anyway)\n"
           "hyperclean only:\n"
@@ -129,6 +130,13 @@ static int run_case(const bome_case *c, cli_args *a)
     double t0 = cli_now();
     bome_solver *s = bome_solver_new(r.problem, &a->o);
     rc = s ? bome_solver_status(s) : BOME_ERR_NOMEM;
+    if (!rc && a->dot_path) {
+        FILE *dot = fopen(a->dot_path, "w");
+        if (!dot || bome_graph_dot(bome_solver_graph(s), dot, 0, NULL) != BOME_OK)
+            fprintf(stderr, "bome: cannot write %s\n", a->dot_path);
+        if (dot)
+            fclose(dot);
+    }
     if (!rc)
         rc = bome_solver_run(s, &last);
     double seconds = cli_now() - t0;

@@ -95,6 +95,26 @@ Test(cli, csv_has_a_row_per_step)
     cr_expect_eq(rows, 37);
 }
 
+Test(cli, dot_export_of_the_bome_graph)
+{
+    char path[] = "/tmp/bome-dot-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    char args[256];
+    snprintf(args, sizeof args, "run coreset --steps 1 --quiet --dot %s", path);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    FILE *f = fopen(path, "r");
+    cr_assert(f);
+    size_t n = fread(out, 1, sizeof out - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    remove(path);
+    cr_expect(strncmp(out, "digraph", 7) == 0);
+    cr_expect(strstr(out, "stop_gradient"), "q-hat's stop-gradient node is in the graph");
+    cr_expect(strstr(out, "softmax") && strstr(out, "'w'") && strstr(out, "'x_T'"));
+}
+
 /* ---- hyper-cleaning on a small synthetic IDX set ------------------------------ */
 
 static void put_be32(unsigned char *p, unsigned v)
