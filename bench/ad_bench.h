@@ -62,6 +62,9 @@ void print_matrix_result(const result *r);
 
 /* ad_profile.c: --nodes */
 void profile_plan(const char *title, bome_plan *p, int reps);
+/* Times the four sides of a matrix case (engine, engine-whole, hand,
+ * hand-tiled), prints the result and, with --nodes, both plans' profiles. */
+void time_matrix_sides(const options *o, result *res, const side *sv, bome_plan *pt, bome_plan *pw);
 
 /* ad_softmax.c */
 double hand_softmax_ce(double *L, const double *b, const int32_t *y, int rows, int k, double w, double *db);

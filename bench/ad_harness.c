@@ -140,3 +140,19 @@ void print_matrix_result(const result *r)
         printf("  (the default plan is not tiled: X has fewer rows than the engine's minimum)\n");
     printf("\n");
 }
+
+void time_matrix_sides(const options *o, result *res, const side *sv, bome_plan *pt, bome_plan *pw)
+{
+    double *t[4];
+    for (int v = 0; v < 4; v++)
+        t[v] = bench_xcalloc((size_t)o->reps, sizeof(double));
+    time_interleaved(o->reps, 1, 4, sv, t);
+    summarize(res, t, o->reps);
+    print_matrix_result(res);
+    if (o->nodes) {
+        profile_plan("engine (default plan)", pt, o->reps);
+        profile_plan("engine-whole", pw, o->reps);
+    }
+    for (int v = 0; v < 4; v++)
+        free(t[v]);
+}

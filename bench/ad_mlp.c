@@ -161,18 +161,7 @@ bool case_mlp(const options *o, result *res)
     if (!ok) {
         fprintf(stderr, "bench_ad: mlp: engine and hand-written gradients disagree\n");
     } else {
-        double *t[4];
-        for (int v = 0; v < 4; v++)
-            t[v] = bench_xcalloc((size_t)o->reps, sizeof(double));
-        time_interleaved(o->reps, 1, 4, sv, t);
-        summarize(res, t, o->reps);
-        print_matrix_result(res);
-        if (o->nodes) {
-            profile_plan("engine (default plan)", pt, o->reps);
-            profile_plan("engine-whole", pw, o->reps);
-        }
-        for (int v = 0; v < 4; v++)
-            free(t[v]);
+        time_matrix_sides(o, res, sv, pt, pw);
     }
     free(m.H);
     free(m.L);
