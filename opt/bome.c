@@ -22,6 +22,7 @@ struct bome_solver {
     bome_node *f, *gk, *q;
     bome_plan *plan_inner, *plan_outer;
     bome_real **inner_buf;   /* nt momentum buffers of the inner loop */
+    bool inner_buf_live;     /* inner_buf holds a direction to carry over */
     bome_real **m1, **m2;    /* nk: outer momentum / Adam moments */
     bome_real **prev;        /* nk: the iterate before the update, restored if it overflows */
     long steps;
@@ -95,6 +96,8 @@ static int check_options(bome_solver *s, const bome_options *o)
     for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
         if (!(unit[i].value >= 0 && unit[i].value < 1))
             return fail(s, BOME_ERR_ARG, "options: %s = %g must be in [0, 1)", unit[i].name, unit[i].value);
+    if (o->inner_momentum_keep != 0 && o->inner_momentum_keep != 1)
+        return fail(s, BOME_ERR_ARG, "options: inner_momentum_keep = %d must be 0 or 1", o->inner_momentum_keep);
     if (o->phi != BOME_PHI_GRAD && o->phi != BOME_PHI_VALUE)
         return fail(s, BOME_ERR_ARG, "options: phi = %d is neither BOME_PHI_GRAD nor BOME_PHI_VALUE", (int)o->phi);
     if (o->update != BOME_UPDATE_SGD && o->update != BOME_UPDATE_MOMENTUM && o->update != BOME_UPDATE_ADAM)
@@ -375,7 +378,8 @@ static int inner_loop(bome_solver *s)
             const bome_real *d = bome_data(s->inner_grad[j]);
             size_t n = s->var[s->nv + j]->size;
             if (o->inner_momentum > 0) {
-                double mu = t ? o->inner_momentum : 0.0; /* buf = d on the first step */
+                /* buf = d on the first step, as PyTorch's SGD does */
+                double mu = t || (o->inner_momentum_keep && s->inner_buf_live) ? o->inner_momentum : 0.0;
                 for (size_t i = 0; i < n; i++) {
                     buf[i] = mu * buf[i] + d[i];
                     th[i] -= o->alpha * buf[i];
@@ -387,6 +391,7 @@ static int inner_loop(bome_solver *s)
             project(s->var[s->nv + j], th); /* the inner iterates stay feasible too */
         }
     }
+    s->inner_buf_live = true;
     return BOME_OK;
 }
 

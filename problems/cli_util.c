@@ -87,6 +87,7 @@ int cli_parse(cli_args *a, int argc, char **argv)
         REAL("--lr-inner", a->o.lr_inner)
         REAL("--lr-theta", a->o.lr_inner)
         REAL("--inner-momentum", a->o.inner_momentum)
+        INT("--inner-momentum-keep", a->o.inner_momentum_keep)
         REAL("--tol", a->o.tol)
         INT("--start", a->start)
         STR("--method", a->method)
@@ -222,5 +223,6 @@ void cli_json_options(FILE *out, const bome_options *o)
     cli_json_num(out, o->update == BOME_UPDATE_MOMENTUM ? o->momentum : 0.0);
     fputs(", \"inner_momentum\": ", out);
     cli_json_num(out, o->inner_momentum);
+    fprintf(out, ", \"inner_momentum_keep\": %d", o->inner_momentum_keep);
     fprintf(out, ", \"steps\": %ld, \"seed\": %llu}", o->max_steps, (unsigned long long)o->seed);
 }

@@ -87,11 +87,15 @@ static inline bome_solver *make_solver(bome_problem *p, const bome_options *o)
 typedef struct ref {
     bome_graph *G;
     bome_node *p[4], *f, *g, *gf[4], *gg[4];
+    double ibuf[NX]; /* the inner momentum buffer, for inner_momentum_keep */
+    bool ibuf_live;
 } ref;
 
 static inline void ref_init(ref *r, fctx *ctx, const bome_real *noise)
 {
     static const char *names[4] = {"v", "c", "theta", "s"};
+    memset(r->ibuf, 0, sizeof r->ibuf);
+    r->ibuf_live = false;
     r->G = bome_graph_new();
     cr_assert_not_null(r->G);
     for (int i = 0; i < 4; i++)
@@ -149,19 +153,23 @@ typedef struct expect {
 } expect;
 
 /* theta_T by T explicit (projected, optionally momentum) gradient steps on
- * g(v, .) from x, as the reference defines the inner loop. */
+ * g(v, .) from x, as the reference defines the inner loop. With
+ * inner_momentum_keep the buffer lives on in r from one call to the next. */
 static inline void inner_T(ref *r, const bome_options *o, const box *b, const bome_real *x, bome_real *xt)
 {
-    double gg[NX], buf[NX] = {0};
+    double gg[NX], fresh[NX] = {0};
+    double *buf = o->inner_momentum_keep ? r->ibuf : fresh;
+    bool carry = o->inner_momentum_keep && r->ibuf_live;
     memcpy(xt, x, NX * sizeof *xt);
     for (int t = 0; t < o->T; t++) {
         ref_eval(r, xt, NULL, NULL, NULL, gg);
         for (int i = OFF[2]; i < NX; i++) {
-            buf[i] = (t ? o->inner_momentum * buf[i] : 0.0) + gg[i];
+            buf[i] = (t || carry ? o->inner_momentum * buf[i] : 0.0) + gg[i];
             xt[i] -= o->alpha * (o->inner_momentum > 0 ? buf[i] : gg[i]);
             xt[i] = clampd(xt[i], b->lo[i], b->hi[i]);
         }
     }
+    r->ibuf_live = true;
 }
 
 static inline double dot(const double *a, const double *b)

@@ -73,6 +73,15 @@ Test(cli, json_summary_of_a_toy)
     cr_expect(strstr(out, "\"variables\": {\"x\": ["));
 }
 
+Test(cli, inner_momentum_flags_reach_the_solver)
+{
+    cr_assert_eq(bome("run coreset --steps 20 --inner-momentum 0.5 --inner-momentum-keep 1 --json"), 0, "%s", out);
+    cr_expect(strstr(out, "\"inner_momentum\": 0.5"), "%s", out);
+    cr_expect(strstr(out, "\"inner_momentum_keep\": 1"), "%s", out);
+    cr_expect_eq(bome("run coreset --inner-momentum 0.5 --inner-momentum-keep 2"), 1);
+    cr_expect(strstr(out, "inner_momentum_keep = 2 must be 0 or 1"), "%s", out);
+}
+
 Test(cli, csv_has_a_row_per_step)
 {
     char path[] = "/tmp/bome-cli-XXXXXX";

@@ -321,7 +321,7 @@ Test(update, adam_two_steps_known_gradient)
 
 /* Two steps on the full problem against the hand-written rules, with the
  * direction from the reference at each iterate. */
-static void rule_case(bome_update u, double inner_momentum)
+static void rule_case(bome_update u, double inner_momentum, int keep)
 {
     fctx k = {1, 0};
     bome_real x[NX];
@@ -334,6 +334,7 @@ static void rule_case(bome_update u, double inner_momentum)
     o.adam_beta1 = 0.8;
     o.adam_beta2 = 0.95;
     o.inner_momentum = inner_momentum;
+    o.inner_momentum_keep = keep;
     bome_solver *s = make_solver(p, &o);
     ref r;
     ref_init(&r, &k, NULL);
@@ -357,10 +358,36 @@ static void rule_case(bome_update u, double inner_momentum)
     bome_graph_free(r.G);
 }
 
-Test(update, sgd_full_problem) { rule_case(BOME_UPDATE_SGD, 0); }
-Test(update, momentum_full_problem) { rule_case(BOME_UPDATE_MOMENTUM, 0); }
-Test(update, adam_full_problem) { rule_case(BOME_UPDATE_ADAM, 0); }
-Test(update, inner_momentum) { rule_case(BOME_UPDATE_SGD, 0.7); }
+Test(update, sgd_full_problem) { rule_case(BOME_UPDATE_SGD, 0, 0); }
+Test(update, momentum_full_problem) { rule_case(BOME_UPDATE_MOMENTUM, 0, 0); }
+Test(update, adam_full_problem) { rule_case(BOME_UPDATE_ADAM, 0, 0); }
+Test(update, inner_momentum) { rule_case(BOME_UPDATE_SGD, 0.7, 0); }
+Test(update, inner_momentum_kept_across_steps) { rule_case(BOME_UPDATE_MOMENTUM, 0.7, 1); }
+
+/* Keeping the buffer must change the result: the test above would pass for
+ * a solver that ignored the flag only if the two coincided. */
+Test(update, inner_momentum_keep_differs)
+{
+    bome_real out[2][NX];
+    for (int keep = 0; keep < 2; keep++) {
+        fctx k = {1, 0};
+        memcpy(out[keep], X0, sizeof X0);
+        bome_problem *p = make_problem(out[keep], &k, NULL);
+        bome_options o;
+        opts(&o, 6, 0.1, 0.02, 0.04);
+        o.inner_momentum = 0.7;
+        o.inner_momentum_keep = keep;
+        bome_solver *s = make_solver(p, &o);
+        for (int step = 0; step < 3; step++)
+            cr_assert_eq(bome_solver_step(s, NULL), BOME_OK, "%s", bome_solver_errmsg(s));
+        bome_solver_free(s);
+        bome_problem_free(p);
+    }
+    double diff = 0;
+    for (int i = 0; i < NX; i++)
+        diff = fmax(diff, fabs(out[0][i] - out[1][i]));
+    cr_assert_gt(diff, 1e-6, "keeping the inner momentum changed nothing");
+}
 
 /* ---- Projection ---------------------------------------------------------------- */
 

@@ -122,7 +122,11 @@ typedef int (*bome_refill_fn)(void *ud, bome_rng *rng, long step);
 typedef struct bome_options {
     int T;                  /* inner gradient steps per outer step (10) */
     double alpha;           /* inner step size (0.05) */
-    double inner_momentum;  /* PyTorch-style, reset every outer step (0) */
+    double inner_momentum;  /* PyTorch-style momentum of the inner loop (0) */
+    int inner_momentum_keep;/* 1: its buffer carries over from one outer step to
+                             * the next, as in the released hyper-cleaning code
+                             * (one inner optimizer for the whole run); 0: it
+                             * restarts at every outer step (0) */
     double eta;             /* (0.5) */
     bome_phi phi;           /* (BOME_PHI_GRAD) */
     double lr_outer;        /* xi for v (0.05) */
