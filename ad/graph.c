@@ -1,6 +1,8 @@
 /* The graph: its arena, its sticky error, its leaves and their bindings. */
 #include "internal.h"
 
+#include <pthread.h>
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -90,15 +92,20 @@ static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
 
 void *ad_alloc(bome_graph *g, size_t bytes) { return arena_alloc(g, bytes, ALIGN); }
 
+/* The threads of a tiled plan (tile.c) may fail at once. */
+static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
+
 int ad_error(bome_graph *g, int code, const char *fmt, ...)
 {
-    if (g->status != BOME_OK)
-        return code;
-    g->status = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(g->msg, sizeof g->msg, fmt, ap);
-    va_end(ap);
+    pthread_mutex_lock(&error_lock);
+    if (g->status == BOME_OK) {
+        g->status = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g->msg, sizeof g->msg, fmt, ap);
+        va_end(ap);
+    }
+    pthread_mutex_unlock(&error_lock);
     return code;
 }
 
@@ -132,6 +139,7 @@ bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
     g->ud = ud;
     g->tile_min_rows = 4096;
     g->tile_block_rows = 64;
+    g->threads = 1;
     return g;
 }
 

@@ -29,10 +29,11 @@ typedef struct op_desc {
      * says whether n is a row op (TILE_ROW: output rows depend on the same
      * rows of the sources flagged in row_srcs) or a reduction over rows
      * (TILE_REDUCE) for row count R, or neither (0); rows computes rows
-     * [r0, r1), or adds their contribution to a reduction (first: the first
-     * block, which overwrites). */
+     * [r0, r1) of n->data, or, for a reduction, adds their contribution to
+     * acc (n->data, or one thread's partial sum; first: the first block of
+     * that sum, which overwrites). */
     int (*tile)(const bome_node *n, int R, unsigned *row_srcs);
-    int (*rows)(bome_graph *g, bome_node *n, int r0, int r1, bool first);
+    int (*rows)(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc);
 } op_desc;
 
 enum { TILE_ROW = 1, TILE_REDUCE = 2 };
@@ -69,6 +70,7 @@ struct bome_graph {
     int status;
     char msg[512];
     int tile_min_rows, tile_block_rows; /* bome_graph_set_tiling */
+    int threads;                        /* bome_graph_set_threads */
 };
 
 struct bome_plan {
@@ -78,6 +80,12 @@ struct bome_plan {
     /* When tiled: run = pre nodes, then the stage, then post nodes. */
     size_t n_pre, n_stage, n_post;
     int rows; /* R, or 0 when the plan is not tiled */
+    /* Threads over the stage's rows; threads - 1 partial sums for its
+     * reductions, each acc_size long, node i's at acc_off[i] (stage order;
+     * SIZE_MAX for row ops). */
+    int threads;
+    size_t *acc_off, acc_size;
+    bome_real *acc;
 };
 
 /* Splits a plan into pre, stage and post parts when worthwhile (tile.c). */

@@ -122,10 +122,11 @@ static int bin_tile(const bome_node *n, int R, unsigned *row_srcs)
     return TILE_ROW;
 }
 
-static int bin_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int bin_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     (void)first;
+    (void)acc;
     if (n->shape.rank == 2) {
         bin_rows(n, r0, r1);
         return BOME_OK;
@@ -225,10 +226,11 @@ static int un_forward(bome_graph *g, bome_node *n)
     return BOME_OK;
 }
 
-static int un_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int un_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     (void)first;
+    (void)acc;
     size_t lo, hi;
     elem_range(n, r0, r1, &lo, &hi);
     un_elems(n, lo, hi);
@@ -349,10 +351,11 @@ static int fused_forward(bome_graph *g, bome_node *n)
     return BOME_OK;
 }
 
-static int fused_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int fused_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     (void)first;
+    (void)acc;
     size_t lo, hi;
     elem_range(n, r0, r1, &lo, &hi);
     fused_elems(n, lo, hi);

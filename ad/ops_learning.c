@@ -90,10 +90,11 @@ static int rowwise_tile(const bome_node *n, int R, unsigned *row_srcs)
     return n->src[0]->shape.rank == 2 && n->src[0]->shape.rows == R ? TILE_ROW : 0;
 }
 
-static int rowwise_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int rowwise_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     (void)first;
+    (void)acc;
     rowwise_rows(n, r0, r1);
     return BOME_OK;
 }
@@ -198,9 +199,10 @@ static int ce_tile(const bome_node *n, int R, unsigned *row_srcs)
     return n->src[0]->shape.rows == R ? TILE_ROW : 0;
 }
 
-static int ce_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int ce_rows_tiled(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)first;
+    (void)acc;
     int rc = ad_check_labels_range(g, n, n->src[1], n->src[0]->shape.cols, (size_t)r0, (size_t)r1);
     if (rc)
         return rc;

@@ -50,7 +50,7 @@ int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs)
     return !n->ip[1] && b->shape.rank == 2 && b->shape.rows == R ? TILE_REDUCE : 0;
 }
 
-static int matmul_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int matmul_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     const bome_node *a = n->src[0], *b = n->src[1];
@@ -61,7 +61,7 @@ static int matmul_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
                     n->data + (size_t)r0 * N, N);
     } else {
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->shape.rows, N, r1 - r0, 1.0,
-                    a->data + (size_t)r0 * lda, lda, b->data + (size_t)r0 * ldb, ldb, first ? 0.0 : 1.0, n->data, N);
+                    a->data + (size_t)r0 * lda, lda, b->data + (size_t)r0 * ldb, ldb, first ? 0.0 : 1.0, acc, N);
     }
     return BOME_OK;
 }

@@ -86,7 +86,7 @@ static int reduce_tile(const bome_node *n, int R, unsigned *row_srcs)
     return ad_row_count(n) == R ? TILE_ROW : 0;
 }
 
-static int reduce_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int reduce_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     const bome_node *x = n->src[0];
@@ -98,16 +98,16 @@ static int reduce_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
         bome_real s = 0;
         for (size_t i = (size_t)r0 * C; i < (size_t)r1 * C; i++)
             s += xd[i];
-        y[0] = first ? s : y[0] + s;
+        acc[0] = first ? s : acc[0] + s;
         break;
     }
     case RED_ROWS:
         if (first)
             for (size_t j = 0; j < C; j++)
-                y[j] = 0;
+                acc[j] = 0;
         for (int i = r0; i < r1; i++)
             for (size_t j = 0; j < C; j++)
-                y[j] += xd[(size_t)i * C + j];
+                acc[j] += xd[(size_t)i * C + j];
         break;
     case RED_COLS:
         for (int i = r0; i < r1; i++) {
@@ -132,10 +132,11 @@ static int expand_tile(const bome_node *n, int R, unsigned *row_srcs)
     return n->shape.rank == 2 && n->shape.rows == R ? TILE_ROW : 0;
 }
 
-static int expand_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int expand_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     (void)first;
+    (void)acc;
     const bome_real *x = n->src[0]->data;
     int C = n->shape.cols, f = n->ip[0];
     for (int i = r0; i < r1; i++)
@@ -267,7 +268,7 @@ static int dot_tile(const bome_node *n, int R, unsigned *row_srcs)
     return ad_row_count(n->src[0]) == R && ad_row_count(n->src[n->nsrc - 1]) == R ? TILE_REDUCE : 0;
 }
 
-static int dot_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
+static int dot_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     const bome_node *x = n->src[0];
@@ -276,7 +277,7 @@ static int dot_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first)
     bome_real s = 0;
     for (size_t i = (size_t)r0 * C; i < (size_t)r1 * C; i++)
         s += a[i] * b[i];
-    n->data[0] = first ? s : n->data[0] + s;
+    acc[0] = first ? s : acc[0] + s;
     return BOME_OK;
 }
 

@@ -18,7 +18,14 @@
  */
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
+
+/* OpenBLAS's own threads, when it is the BLAS: the stage's threads each run
+ * it single-threaded (see run_threads). The reference BLAS has none. */
+extern int openblas_get_num_threads(void) __attribute__((weak));
+extern void openblas_set_num_threads(int) __attribute__((weak));
 
 enum { ROLE_PRE = 0, ROLE_ROW, ROLE_REDUCE, ROLE_VIEW, ROLE_POST };
 
@@ -32,6 +39,39 @@ void bome_graph_set_tiling(bome_graph *g, int min_rows, int block_rows)
         return;
     g->tile_min_rows = min_rows > 0 ? min_rows : 0;
     g->tile_block_rows = block_rows > 0 ? block_rows : 64;
+}
+
+int bome_graph_set_threads(bome_graph *g, int threads)
+{
+    if (!g)
+        return BOME_ERR_ARG;
+    if (threads < 1 || threads > BOME_MAX_THREADS)
+        return ad_error(g, BOME_ERR_ARG, "bome_graph_set_threads: %d threads; give 1 to %d", threads,
+                        BOME_MAX_THREADS);
+    g->threads = threads;
+    return BOME_OK;
+}
+
+/* Partial sums for the stage's reductions, one set per extra thread. */
+static int alloc_partials(bome_plan *p, const unsigned char *role)
+{
+    bome_graph *g = p->g;
+    bome_node **stage = p->run + p->n_pre;
+    p->threads = g->threads > 1 ? g->threads : 1;
+    if (p->threads == 1)
+        return BOME_OK;
+    p->acc_off = ad_alloc(g, p->n_stage * sizeof *p->acc_off);
+    if (!p->acc_off)
+        return g->status;
+    p->acc_size = 0;
+    for (size_t i = 0; i < p->n_stage; i++) {
+        bool reduce = role[stage[i]->id] == ROLE_REDUCE;
+        p->acc_off[i] = reduce ? p->acc_size : SIZE_MAX;
+        if (reduce) /* 64-byte strides: threads' sums never share a cache line */
+            p->acc_size += (stage[i]->size + 7) & ~(size_t)7;
+    }
+    p->acc = ad_alloc(g, (p->acc_size ? p->acc_size : 1) * (size_t)(p->threads - 1) * sizeof *p->acc);
+    return p->acc ? BOME_OK : g->status;
 }
 
 /* The row count worth tiling over: the tallest data input the plan reads. */
@@ -149,7 +189,92 @@ int ad_plan_tile(bome_plan *p)
     }
     p->run = order;
     p->rows = R;
+    int rc = alloc_partials(p, role);
     ad_raw_free(g, role, top);
+    return rc;
+}
+
+/* One thread's share of the stage: rows [r0, r1), block by block; its
+ * reductions go to the nodes' buffers (slot 0) or to its partial sums. */
+typedef struct stage_job {
+    bome_plan *p;
+    int r0, r1, slot, rc;
+} stage_job;
+
+static int run_rows(bome_plan *p, int r0, int r1, int slot)
+{
+    bome_graph *g = p->g;
+    bome_node **stage = p->run + p->n_pre;
+    bome_real *partial = slot ? p->acc + (size_t)(slot - 1) * p->acc_size : NULL;
+    int B = g->tile_block_rows;
+    for (int b0 = r0; b0 < r1; b0 += B) {
+        int b1 = b0 + B < r1 ? b0 + B : r1;
+        for (size_t i = 0; i < p->n_stage; i++) {
+            bome_node *n = stage[i];
+            if (n->op->view)
+                continue;
+            bome_real *acc = partial && p->acc_off[i] != SIZE_MAX ? partial + p->acc_off[i] : n->data;
+            int rc = n->op->rows(g, n, b0, b1, b0 == r0, acc);
+            if (rc)
+                return rc;
+        }
+    }
+    return BOME_OK;
+}
+
+static void *stage_thread(void *arg)
+{
+    stage_job *j = arg;
+    j->rc = run_rows(j->p, j->r0, j->r1, j->slot);
+    return NULL;
+}
+
+/* The stage over p->threads threads, each taking a contiguous run of whole
+ * blocks; the partial sums are added in thread order, so results do not
+ * depend on scheduling. */
+static int run_threads(bome_plan *p)
+{
+    int T = p->threads, B = p->g->tile_block_rows;
+    int blocks = (p->rows + B - 1) / B;
+    if (T > blocks)
+        T = blocks;
+    stage_job job[BOME_MAX_THREADS];
+    pthread_t tid[BOME_MAX_THREADS];
+    bool started[BOME_MAX_THREADS] = {false};
+    for (int t = 0; t < T; t++) {
+        int b0 = (int)((long)blocks * t / T), b1 = (int)((long)blocks * (t + 1) / T);
+        job[t] = (stage_job){p, b0 * B, b1 * B < p->rows ? b1 * B : p->rows, t, BOME_OK};
+    }
+    /* Two callers each asking OpenBLAS for all its threads would fight over
+     * them; one thread each is what hand-written row-parallel code does. */
+    int blas = openblas_get_num_threads && openblas_set_num_threads ? openblas_get_num_threads() : 0;
+    if (blas > 1)
+        openblas_set_num_threads(1);
+    for (int t = 1; t < T; t++)
+        started[t] = pthread_create(&tid[t], NULL, stage_thread, &job[t]) == 0;
+    job[0].rc = run_rows(p, job[0].r0, job[0].r1, 0);
+    for (int t = 1; t < T; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            job[t].rc = run_rows(p, job[t].r0, job[t].r1, t); /* no thread to be had: do it here */
+    }
+    if (blas > 1)
+        openblas_set_num_threads(blas);
+    for (int t = 0; t < T; t++)
+        if (job[t].rc)
+            return job[t].rc;
+    bome_node **stage = p->run + p->n_pre;
+    for (size_t i = 0; i < p->n_stage; i++) {
+        if (p->acc_off[i] == SIZE_MAX)
+            continue;
+        bome_real *y = stage[i]->data;
+        for (int t = 1; t < T; t++) {
+            const bome_real *part = p->acc + (size_t)(t - 1) * p->acc_size + p->acc_off[i];
+            for (size_t k = 0; k < stage[i]->size; k++)
+                y[k] += part[k];
+        }
+    }
     return BOME_OK;
 }
 
@@ -167,21 +292,12 @@ int ad_plan_run_tiled(bome_plan *p)
     for (size_t i = 0; i < p->n_stage; i++)
         if (stage[i]->op->view)
             stage[i]->op->forward(g, stage[i]);
-    int B = g->tile_block_rows;
-    for (int r0 = 0; r0 < p->rows; r0 += B) {
-        int r1 = r0 + B < p->rows ? r0 + B : p->rows;
-        for (size_t i = 0; i < p->n_stage; i++) {
-            bome_node *n = stage[i];
-            if (n->op->view)
-                continue;
-            int rc = n->op->rows(g, n, r0, r1, r0 == 0);
-            if (rc)
-                return rc;
-        }
-    }
+    int rc = p->threads > 1 ? run_threads(p) : run_rows(p, 0, p->rows, 0);
+    if (rc)
+        return rc;
     bome_node **post = stage + p->n_stage;
     for (size_t i = 0; i < p->n_post; i++) {
-        int rc = post[i]->op->forward(g, post[i]);
+        rc = post[i]->op->forward(g, post[i]);
         if (rc)
             return rc;
     }

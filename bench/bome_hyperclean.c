@@ -68,6 +68,7 @@ static bool opt_side_new(opt_side *o, const hc_data *D)
     opt.momentum = HC_MOMENTUM;
     opt.phi = BOME_PHI_VALUE;
     opt.eta = HC_ETA;
+    opt.threads = bench_blas_threads(); /* row threads, as the blocked hand-written side */
     o->s = bome_solver_new(p, &opt);
     if (!o->s || bome_solver_status(o->s)) {
         fprintf(stderr, "bench_bome: hyperclean solver: %s\n",
@@ -279,7 +280,7 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
     snprintf(names[4], sizeof names[4], "hand: blocked %d, 1 row thread", bench_block);
     int ns = threads > 1 ? 5 : 4;
     /* the side with opt's BLAS calls (the engine tiles in blocks of 64 rows by default) */
-    int same = tiled_in ? (bench_block == 64 ? (threads > 1 ? 4 : 3) : -1) : 1;
+    int same = tiled_in ? (bench_block == 64 ? 3 : -1) : 1;
     int reads[MAX_SIDES] = {(tiled_in ? HC_T : 2 * HC_T) + (tiled_out ? 1 : 3), 2 * HC_T + 3, 2 * HC_T + 3,
                             HC_T + 1, HC_T + 1};
     opt_side os;

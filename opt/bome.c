@@ -96,6 +96,8 @@ static int check_options(bome_solver *s, const bome_options *o)
     for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
         if (!(unit[i].value >= 0 && unit[i].value < 1))
             return fail(s, BOME_ERR_ARG, "options: %s = %g must be in [0, 1)", unit[i].name, unit[i].value);
+    if (o->threads < 0 || o->threads > BOME_MAX_THREADS)
+        return fail(s, BOME_ERR_ARG, "options: threads = %d must be in 0..%d", o->threads, BOME_MAX_THREADS);
     if (o->inner_momentum_keep != 0 && o->inner_momentum_keep != 1)
         return fail(s, BOME_ERR_ARG, "options: inner_momentum_keep = %d must be 0 or 1", o->inner_momentum_keep);
     if (o->phi != BOME_PHI_GRAD && o->phi != BOME_PHI_VALUE)
@@ -322,6 +324,7 @@ bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
         fail(s, BOME_ERR_NOMEM, "out of memory creating the graph");
         return s;
     }
+    bome_graph_set_threads(s->g, o->threads > 1 ? o->threads : 1);
     build_graphs(s);
     return s;
 }

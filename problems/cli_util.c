@@ -224,5 +224,6 @@ void cli_json_options(FILE *out, const bome_options *o)
     fputs(", \"inner_momentum\": ", out);
     cli_json_num(out, o->inner_momentum);
     fprintf(out, ", \"inner_momentum_keep\": %d", o->inner_momentum_keep);
-    fprintf(out, ", \"steps\": %ld, \"seed\": %llu}", o->max_steps, (unsigned long long)o->seed);
+    fprintf(out, ", \"steps\": %ld, \"seed\": %llu, \"threads\": %d}", o->max_steps, (unsigned long long)o->seed,
+            o->threads > 1 ? o->threads : 1);
 }

@@ -105,13 +105,14 @@ static bome_node *data_input(bome_graph *g, const char *name, hc_set s, int d, b
     return x;
 }
 
-hc_eval *hc_eval_new(hc_model *m, hc_set set)
+hc_eval *hc_eval_new(hc_model *m, hc_set set, int threads)
 {
     hc_eval *e = calloc(1, sizeof *e);
     if (!e || !(e->g = bome_graph_new())) {
         free(e);
         return NULL;
     }
+    bome_graph_set_threads(e->g, threads > 1 ? threads : 1);
     bome_node *theta[HC_MAX_PARAMS], *y;
     bind_params(e->g, m, theta, "theta");
     bome_node *x = data_input(e->g, "x", set, m->d, &y);
@@ -157,15 +158,17 @@ void hc_eval_free(hc_eval *e)
 
 /* ---- supervised training ------------------------------------------------------- */
 
-int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr, double l2,
+int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr, double l2, int threads,
              hc_progress_fn progress, void *ud, char *err, size_t errlen)
 {
     bome_graph *g = bome_graph_new();
+    if (g)
+        bome_graph_set_threads(g, threads > 1 ? threads : 1);
     hc_model best = {0}, buf = {0};
     hc_eval *ev = NULL;
     int rc = BOME_ERR_NOMEM;
     if (!g || hc_model_init(&best, m->mlp, m->d, m->hidden, m->classes, 0) ||
-        hc_model_init(&buf, m->mlp, m->d, m->hidden, m->classes, 0) || !(ev = hc_eval_new(m, held))) {
+        hc_model_init(&buf, m->mlp, m->d, m->hidden, m->classes, 0) || !(ev = hc_eval_new(m, held, threads))) {
         snprintf(err, errlen, "out of memory setting up training");
         goto done;
     }

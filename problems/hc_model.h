@@ -38,7 +38,8 @@ typedef struct hc_set {
 
 /* Test accuracy and mean cross-entropy of the model on a set. */
 typedef struct hc_eval hc_eval;
-hc_eval *hc_eval_new(hc_model *m, hc_set set);
+/* threads: see bome_graph_set_threads. */
+hc_eval *hc_eval_new(hc_model *m, hc_set set, int threads);
 int hc_eval_run(hc_eval *e, double *accuracy, double *loss);
 void hc_eval_free(hc_eval *e);
 
@@ -50,7 +51,7 @@ void hc_eval_free(hc_eval *e);
  * with a message in err.
  */
 typedef void (*hc_progress_fn)(void *ud, int step, int steps, double held_loss);
-int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr, double l2,
+int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr, double l2, int threads,
              hc_progress_fn progress, void *ud, char *err, size_t errlen);
 
 /* The cache: a file per (key) holding the parameters. Returns true if it

@@ -70,13 +70,19 @@ void hyperclean_defaults(cli_args *a)
 }
 
 /* OpenBLAS reads its thread count when it loads; this changes it later. The
- * reference BLAS has no threads and no such function. */
+ * reference BLAS has no threads and no such functions. */
 extern void openblas_set_num_threads(int) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
 
-static void set_threads(int n)
+/* --threads N, else what OpenBLAS was given (OPENBLAS_NUM_THREADS), else 1:
+ * the BLAS's threads and those over the row blocks alike. */
+static int set_threads(int n)
 {
     if (n > 0 && openblas_set_num_threads)
         openblas_set_num_threads(n);
+    if (n <= 0)
+        n = openblas_get_num_threads ? openblas_get_num_threads() : 1;
+    return n < 1 ? 1 : (n > BOME_MAX_THREADS ? BOME_MAX_THREADS : n);
 }
 
 typedef struct experiment {
@@ -142,7 +148,7 @@ static int supervised(experiment *e, const char *key, const char *what, hc_model
     }
     double t0 = cli_now();
     hc_set held = {e->data.x_held, e->data.y_held, e->data.n_held};
-    int rc = hc_train(m, a, b, held, ar->warm_steps, ar->warm_lr, L2, ar->json ? NULL : train_progress,
+    int rc = hc_train(m, a, b, held, ar->warm_steps, ar->warm_lr, L2, ar->o.threads, ar->json ? NULL : train_progress,
                       (void *)what, err, errlen);
     if (isatty(2) && !ar->json)
         fputs("\r\033[K", stderr);
@@ -159,7 +165,7 @@ static int supervised(experiment *e, const char *key, const char *what, hc_model
 static int evaluate_into(experiment *e, hc_model *m, double *acc, double *loss)
 {
     hc_set test = {e->data.x_test, e->data.y_test, e->data.n_test};
-    hc_eval *ev = hc_eval_new(m, test);
+    hc_eval *ev = hc_eval_new(m, test, e->a->o.threads);
     int rc = ev ? hc_eval_run(ev, acc, loss) : BOME_ERR_NOMEM;
     hc_eval_free(ev);
     return rc;
@@ -321,8 +327,8 @@ static int run(experiment *e, char *err, size_t errlen)
         fputs("step,test_acc,test_loss,held_loss,precision,recall,f1,f,q,lambda,seconds\n", e->csv);
     }
     hc_set test = {d->x_test, d->y_test, d->n_test}, held = {d->x_held, d->y_held, d->n_held};
-    e->test = rc ? NULL : hc_eval_new(&e->model, test);
-    e->held = rc ? NULL : hc_eval_new(&e->model, held);
+    e->test = rc ? NULL : hc_eval_new(&e->model, test, a->o.threads);
+    e->held = rc ? NULL : hc_eval_new(&e->model, held, a->o.threads);
     step_ctx sc = {e, v};
     a->o.on_step = on_step;
     a->o.on_step_ud = &sc;
@@ -397,7 +403,7 @@ done:
 
 int hyperclean_main(cli_args *a)
 {
-    set_threads(a->threads);
+    a->o.threads = set_threads(a->threads);
     experiment e = {0};
     e.a = a;
     char err[1024] = "";

@@ -57,7 +57,8 @@ static void run_usage(FILE *out)
           "  --eval-every N       test evaluation and CSV row every N steps (default 10)\n"
           "  --warm-steps N       warm-start steps (default 5000, the reference's; the demo: 300)\n"
           "  --warm-lr X          warm-start step size (default 0.01)\n"
-          "  --threads N          BLAS threads (default: OPENBLAS_NUM_THREADS or 1)\n"
+          "  --threads N          threads, for BLAS and over the rows of the data\n"
+          "                       (default: OPENBLAS_NUM_THREADS, else 1)\n"
           "  --no-cache           recompute the warm start\n"
           "  --no-plot            skip the gnuplot PNG\n",
           out);

@@ -397,3 +397,76 @@ Test(callback, bome_solve_runs_max_steps)
     cr_assert_eq(memcmp(before, x, sizeof x), 0);
     bome_problem_free(p);
 }
+
+/* ---- Threads -------------------------------------------------------------------- */
+
+/* Hyper-cleaning in small: per-row weights v on a softmax regression whose
+ * data is tall enough for row tiling, so options.threads splits its rows. */
+enum { TR = 4500, TD = 6, TK = 3 };
+
+static bome_node *thr_g(bome_graph *g, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    bome_node *z = bome_matmul(g, x->data[0], 0, x->theta[0], 1);
+    bome_node *ce = bome_cross_entropy_rows(g, z, x->data[1]);
+    bome_node *l = bome_weighted_mean(g, ce, bome_clamp(g, x->v[0], 0, 1));
+    return bome_add(g, l, bome_scale(g, bome_sumsq(g, x->theta[0]), 0.01));
+}
+
+static bome_node *thr_f(bome_graph *g, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    return bome_cross_entropy(g, bome_matmul(g, x->data[0], 0, x->theta[0], 1), x->data[2]);
+}
+
+static void threaded_run(int threads, bome_real *v, bome_real *w)
+{
+    static bome_real X[TR * TD];
+    static int32_t Y[TR], Yclean[TR];
+    for (int i = 0; i < TR * TD; i++)
+        X[i] = sin(0.37 * i) + 0.2 * cos(1.1 * i);
+    for (int i = 0; i < TR; i++) {
+        Yclean[i] = (X[i * TD] > 0) + (X[i * TD + 1] > 0.5);
+        Y[i] = i % 3 ? Yclean[i] : (i * 7) % TK;
+        v[i] = 0.5;
+    }
+    for (int i = 0; i < TK * TD; i++)
+        w[i] = 0.1 * cos(i);
+    bome_problem *p = bome_problem_new();
+    bome_problem_add_outer(p, "v", BOME_VECTOR(TR), v);
+    bome_problem_set_bounds(p, BOME_OUTER, 0, 0, 1);
+    bome_problem_add_inner(p, "W", BOME_MATRIX(TK, TD), w);
+    bome_problem_add_input(p, "x", BOME_MATRIX(TR, TD), X);
+    bome_problem_add_labels(p, "y", TR, Y);
+    bome_problem_add_labels(p, "y_clean", TR, Yclean);
+    bome_problem_set_objectives(p, thr_f, thr_g, NULL);
+    bome_options o;
+    bome_options_default(&o);
+    o.eta = 5; /* lambda > 0 from the first step: v moves */
+    o.alpha = 0.02;
+    o.lr_outer = 2e4;
+    o.inner_momentum = 0.9;
+    o.inner_momentum_keep = 1;
+    o.update = BOME_UPDATE_MOMENTUM;
+    o.max_steps = 5;
+    o.threads = threads;
+    bome_solver *s = make_solver(p, &o);
+    cr_assert_eq(bome_solver_run(s, NULL), BOME_OK, "%s", bome_solver_errmsg(s));
+    bome_solver_free(s);
+    bome_problem_free(p);
+}
+
+Test(threads, same_result_as_one_thread)
+{
+    static bome_real v1[TR], w1[TK * TD], v3[TR], w3[TK * TD];
+    threaded_run(1, v1, w1);
+    threaded_run(3, v3, w3);
+    double moved = 0;
+    for (int i = 0; i < TR; i++) {
+        cr_expect(fabs(v1[i] - v3[i]) <= 1e-10, "v[%d]: %.17g vs %.17g", i, v1[i], v3[i]);
+        moved = fmax(moved, fabs(v1[i] - 0.5));
+    }
+    for (int i = 0; i < TK * TD; i++)
+        cr_expect(fabs(w1[i] - w3[i]) <= 1e-10 * fmax(1, fabs(w1[i])), "W[%d]: %.17g vs %.17g", i, w1[i], w3[i]);
+    cr_expect_gt(moved, 1e-3, "v did not move (%g)", moved);
+}

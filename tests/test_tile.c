@@ -44,11 +44,12 @@ typedef struct net {
 
 /* g = mean(clamp(v) .* CE(model(x))) + 0.001 |theta|^2 and its gradients
  * with respect to v and every weight, as hyper-cleaning builds it. */
-static net build(bool mlp, int min_rows, int block)
+static net build(bool mlp, int min_rows, int block, int threads)
 {
     net n = {0};
     bome_graph *g = n.g = bome_graph_new();
     bome_graph_set_tiling(g, min_rows, block);
+    cr_assert_eq(bome_graph_set_threads(g, threads), BOME_OK);
     n.x = bome_input(g, "x", BOME_MATRIX(R, D));
     bome_bind(g, n.x, X);
     bome_node *y = bome_labels(g, "y", R);
@@ -93,10 +94,10 @@ static void expect_same(net *a, net *b)
     }
 }
 
-static void compare(bool mlp, int block)
+static void compare(bool mlp, int block, int threads)
 {
     fill();
-    net whole = build(mlp, 0, 0), tiled = build(mlp, 100, block);
+    net whole = build(mlp, 0, 0, 1), tiled = build(mlp, 100, block, threads);
     bome_plan *pw = bome_plan_new(whole.g, whole.n_outs, whole.outs);
     bome_plan *pt = bome_plan_new(tiled.g, tiled.n_outs, tiled.outs);
     cr_assert(pw && pt);
@@ -116,15 +117,49 @@ static void compare(bool mlp, int block)
     bome_graph_free(tiled.g);
 }
 
-Test(tile, weighted_softmax_regression) { compare(false, 16); }
-Test(tile, block_not_dividing_rows) { compare(false, 7); }
-Test(tile, block_larger_than_rows) { compare(false, 1000); }
-Test(tile, tanh_network) { compare(true, 9); }
+Test(tile, weighted_softmax_regression) { compare(false, 16, 1); }
+Test(tile, block_not_dividing_rows) { compare(false, 7, 1); }
+Test(tile, block_larger_than_rows) { compare(false, 1000, 1); }
+Test(tile, tanh_network) { compare(true, 9, 1); }
+
+/* Threads over the blocks: each sums its own share of the reductions. */
+Test(tile, two_threads) { compare(false, 16, 2); }
+Test(tile, three_threads_uneven_blocks) { compare(false, 7, 3); }
+Test(tile, more_threads_than_blocks) { compare(false, 64, 8); }
+Test(tile, one_block_many_threads) { compare(false, 1000, 4); }
+Test(tile, tanh_network_threads) { compare(true, 9, 3); }
+
+Test(tile, thread_count_out_of_range)
+{
+    bome_graph *g = bome_graph_new();
+    cr_expect_eq(bome_graph_set_threads(g, 0), BOME_ERR_ARG);
+    cr_expect(strstr(bome_graph_errmsg(g), "bome_graph_set_threads: 0 threads"), "%s", bome_graph_errmsg(g));
+    bome_graph_free(g);
+    g = bome_graph_new();
+    cr_expect_eq(bome_graph_set_threads(g, BOME_MAX_THREADS + 1), BOME_ERR_ARG);
+    bome_graph_free(g);
+    cr_expect_eq(bome_graph_set_threads(NULL, 2), BOME_ERR_ARG);
+}
+
+/* A thread's error reaches the caller with its message, whichever thread
+ * met it. */
+Test(tile, label_out_of_range_in_a_thread)
+{
+    fill();
+    net n = build(false, 100, 16, 2);
+    bome_plan *p = bome_plan_new(n.g, n.n_outs, n.outs);
+    cr_assert_eq(bome_plan_tiled_rows(p), R);
+    Y[190] = -1;
+    cr_expect_eq(bome_plan_run(p), BOME_ERR_RANGE);
+    cr_expect(strstr(bome_graph_errmsg(n.g), "label[190]"), "%s", bome_graph_errmsg(n.g));
+    Y[190] = 0;
+    bome_graph_free(n.g);
+}
 
 Test(tile, label_out_of_range_inside_the_stage)
 {
     fill();
-    net n = build(false, 100, 16);
+    net n = build(false, 100, 16, 1);
     bome_plan *p = bome_plan_new(n.g, n.n_outs, n.outs);
     cr_assert_eq(bome_plan_tiled_rows(p), R);
     Y[150] = K;
@@ -181,7 +216,7 @@ Test(tile, no_product_no_tiling)
 Test(tile, small_data_is_not_tiled_by_default)
 {
     fill();
-    net n = build(false, 4096, 64);
+    net n = build(false, 4096, 64, 1);
     bome_plan *p = bome_plan_new(n.g, n.n_outs, n.outs);
     cr_expect_eq(bome_plan_tiled_rows(p), 0);
     bome_graph_free(n.g);

@@ -284,6 +284,19 @@ void bome_graph_set_tiling(bome_graph *g, int min_rows, int block_rows);
 /* The row count a plan runs tiled over, 0 when it runs whole. */
 int bome_plan_tiled_rows(const bome_plan *p);
 
+/*
+ * Threads for the tiled stretch of plans made afterwards (default 1): each
+ * takes a contiguous share of the row blocks, with its own partial sums for
+ * the reductions, added in a fixed order afterwards, so a result does not
+ * depend on scheduling (it may differ from the 1-thread result in the last
+ * bits). Whole-matrix ops keep using the BLAS's own threads. While the
+ * threads run, OpenBLAS (when it is the BLAS) is set to one thread of its
+ * own and restored after: keep other BLAS callers in the process off it
+ * meanwhile. BOME_ERR_ARG outside 1..BOME_MAX_THREADS.
+ */
+#define BOME_MAX_THREADS 64
+int bome_graph_set_threads(bome_graph *g, int threads);
+
 /* ---- Checking and inspection ----------------------------------------------------- */
 
 typedef struct bome_gradcheck_report {

@@ -142,6 +142,8 @@ typedef struct bome_options {
     void *on_step_ud;
     bome_refill_fn refill;
     void *refill_ud;
+    int threads;            /* threads over the rows of large data inputs; see
+                             * bome_graph_set_threads (0 or 1: one) */
     bome_alloc_fn alloc;    /* for everything the solver allocates (NULL: the C library's) */
     void *alloc_ud;
 } bome_options;
