@@ -185,12 +185,21 @@ void cli_progress_end(cli_progress *p)
         fputs("\n", stderr);
 }
 
+/* The shortest of %.15g, %.16g, %.17g that reads back as x: 0.9, not
+ * 0.90000000000000002. */
 void cli_json_num(FILE *out, double x)
 {
-    if (isfinite(x))
-        fprintf(out, "%.17g", x);
-    else
+    if (!isfinite(x)) {
         fputs("null", out);
+        return;
+    }
+    char buf[32];
+    for (int digits = 15; digits <= 17; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    fputs(buf, out);
 }
 
 void cli_json_str(FILE *out, const char *s)

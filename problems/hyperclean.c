@@ -97,6 +97,10 @@ typedef struct experiment {
     double last_acc, last_f1;
     /* what the summary and the JSON report */
     double acc, loss, held_loss, precision, recall, f1;
+    /* the logged step with the lowest held-out loss: early stopping on
+     * data neither level trains on, as the warm start selects its iterate */
+    long best_step;
+    double best_held, best_acc, best_loss;
 } experiment;
 
 static void mask_scores(const experiment *e, const bome_real *v, double *precision, double *recall, double *f1)
@@ -178,6 +182,12 @@ static int log_step(experiment *e, bome_solver *s, const bome_step_stats *st, co
     if (hc_eval_run(e->test, &e->acc, &e->loss) || hc_eval_run(e->held, &held_acc, &e->held_loss))
         return 1;
     mask_scores(e, v, &e->precision, &e->recall, &e->f1);
+    if (st->step > 0 && (e->best_step == 0 || e->held_loss < e->best_held)) {
+        e->best_step = st->step;
+        e->best_held = e->held_loss;
+        e->best_acc = e->acc;
+        e->best_loss = e->loss;
+    }
     if (e->csv)
         fprintf(e->csv, "%ld,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.9g,%.9g,%.9g,%.3f\n", st->step, e->acc, e->loss,
                 e->held_loss, e->precision, e->recall, e->f1, st->f, st->q, st->lambda, st->total_seconds);
@@ -367,7 +377,8 @@ static int run(experiment *e, char *err, size_t errlen)
             {"f", last.f}, {"q", last.q}, {"kkt", last.kkt}, {"test_accuracy", e->acc}, {"test_loss", e->loss},
             {"precision", e->precision}, {"recall", e->recall}, {"f1", e->f1},
             {"noisy_start_accuracy", cmp[0][0]}, {"validation_only_accuracy", cmp[1][0]},
-            {"oracle_accuracy", cmp[2][0]},
+            {"oracle_accuracy", cmp[2][0]}, {"best_held_out_step", (double)e->best_step},
+            {"best_held_out_test_accuracy", e->best_acc},
         };
         for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
             printf(", \"%s\": ", nums[i].k);
@@ -384,6 +395,11 @@ static int run(experiment *e, char *err, size_t errlen)
         printf("  %-44s %9.4f %9.4f\n", "trained on validation only", cmp[1][0], cmp[1][1]);
         printf("  %-44s %9.4f %9.4f\n", "trained on clean train + validation (oracle)", cmp[2][0], cmp[2][1]);
         printf("  %-44s %9.4f %9.4f\n", "BOME", e->acc, e->loss);
+        if (e->best_step && e->best_step != steps) {
+            char what[64];
+            snprintf(what, sizeof what, "BOME at its best held-out loss (step %ld)", e->best_step);
+            printf("  %-44s %9.4f %9.4f\n", what, e->best_acc, e->best_loss);
+        }
         printf("  cleaning mask v > 0.5 vs the clean labels: precision %.4f, recall %.4f, F1 %.4f\n", e->precision,
                e->recall, e->f1);
         printf("  BOME time: %.1f s, %.3f s per outer step (evaluation excluded: %.1f s)\n", last.total_seconds,

@@ -180,6 +180,13 @@ Test(cli, hyperclean_end_to_end, .timeout = 120)
     double a = atof(acc + strlen("\"test_accuracy\": "));
     cr_expect(a > 0.3 && a <= 1.0, "test accuracy %g", a);
     cr_expect(strstr(json, "\"f1\": "));
+    /* the reference's settings: persistent inner momentum 0.9, v step 100 */
+    cr_expect(strstr(json, "\"inner_momentum\": 0.9, \"inner_momentum_keep\": 1"), "%s", json);
+    cr_expect(strstr(json, "\"lr_outer\": 100,"), "%s", json);
+    const char *best = strstr(json, "\"best_held_out_step\": ");
+    cr_assert(best, "%s", json);
+    long k = atol(best + strlen("\"best_held_out_step\": "));
+    cr_expect(k == 2 || k == 4 || k == 6, "best held-out step %ld is not a logged step", k);
 
     char csv[600];
     snprintf(csv, sizeof csv, "%s/out/hyperclean.csv", dir);
