@@ -100,11 +100,16 @@ int cli_parse(cli_args *a, int argc, char **argv)
         INT("--eval-every", a->eval_every)
         INT("--warm-steps", a->warm_steps)
         REAL("--warm-lr", a->warm_lr)
-        INT("--threads", a->threads)
 #undef REAL
 #undef INT
 #undef STR
-        if (strcmp(k, "--seed") == 0) {
+        if (strcmp(k, "--threads") == 0) {
+            if (!parse_long(v, &n) || n < 1 || n > BOME_MAX_THREADS)
+                return bad(k, v, "a whole number from 1 to 64");
+            a->threads = (int)n;
+            a->o.threads = (int)n;
+            i++;
+        } else if (strcmp(k, "--seed") == 0) {
             if (!parse_long(v, &n) || n < 0)
                 return bad(k, v, "a whole number >= 0");
             a->o.seed = (uint64_t)n;

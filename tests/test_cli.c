@@ -55,6 +55,9 @@ Test(cli, errors_are_messages_and_codes)
     cr_expect_eq(bome("run coreset --T 0"), 1);
     cr_expect(strstr(out, "T = 0"));
     cr_expect_eq(bome("run coreset --start 7"), 2);
+    cr_expect_eq(bome("run coreset --threads 0"), 2);
+    cr_expect(strstr(out, "--threads 0"), "%s", out);
+    cr_expect_eq(bome("run coreset --threads 65"), 2);
     cr_expect_eq(bome("run coreset --csv /nonexistent-dir/x.csv"), 1);
     cr_expect(strstr(out, "cannot write"));
     cr_expect_eq(bome("run hyperclean --data-dir /nonexistent-dir --out-dir /tmp"), 1);
