@@ -31,8 +31,9 @@ int bome_grad(bome_graph *g, bome_node *y, int n, bome_node *const *wrt, bome_no
     for (int i = 0; i < n; i++) {
         if (!wrt[i])
             return ad_error(g, BOME_ERR_ARG, "bome_grad: wrt[%d] is NULL", i);
-        if (wrt[i]->kind != NODE_PARAM)
-            return ad_error(g, BOME_ERR_KIND, "bome_grad: wrt[%d] is a %s node; gradients are taken with respect to params",
+        if (wrt[i]->kind != NODE_PARAM && wrt[i]->kind != NODE_OP)
+            return ad_error(g, BOME_ERR_KIND,
+                            "bome_grad: wrt[%d] is a %s node; gradients are taken with respect to params or op nodes",
                             i, wrt[i]->op->name);
     }
     if (y->size != 1) {
@@ -73,10 +74,12 @@ int bome_grad(bome_graph *g, bome_node *y, int n, bome_node *const *wrt, bome_no
         bome_node *v = g->nodes[id];
         if (!adj[id] || !dep[id] || !passes_gradient(v))
             continue;
-        bool need[MAX_SRC] = {false};
+        bool need[MAX_SRC] = {false}, any = false;
         bome_node *d[MAX_SRC] = {NULL};
         for (int s = 0; s < v->nsrc; s++)
-            need[s] = dep[v->src[s]->id];
+            any |= need[s] = dep[v->src[s]->id];
+        if (!any) /* an op node in wrt: the sweep ends there */
+            continue;
         v->op->backward(g, v, adj[id], need, d);
         if (g->status)
             break;

@@ -127,8 +127,9 @@ Test(errors, grad_errors)
     cr_assert_null(out[0]);
     EXPECT_RC(bome_grad(g, y, 1, &in, out), BOME_ERR_KIND, "bome_grad", "input");
     EXPECT_RC(bome_grad(g, y, 1, &c, out), BOME_ERR_KIND, "const");
-    EXPECT_RC(bome_grad(g, y, 1, &e, out), BOME_ERR_KIND, "exp");
-    bome_node *two[2] = {x, e};
+    bome_node *lab = bome_labels(g, "lab", 3);
+    EXPECT_RC(bome_grad(g, y, 1, &lab, out), BOME_ERR_KIND, "labels");
+    bome_node *two[2] = {x, c};
     out[0] = out[1] = x;
     EXPECT_RC(bome_grad(g, y, 2, two, out), BOME_ERR_KIND, "wrt[1]");
     cr_assert(out[0] == NULL && out[1] == NULL);

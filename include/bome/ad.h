@@ -249,9 +249,17 @@ bome_node *bome_stop_gradient(bome_graph *g, bome_node *x);
 
 /*
  * Appends to the tape the gradient of the scalar y with respect to each of
- * the n parameters wrt[i] and stores the resulting nodes in out[i] (a
- * constant zero when y does not depend on wrt[i]). The new nodes are ordinary
- * nodes: evaluate them, or differentiate them again.
+ * the n nodes wrt[i] and stores the resulting nodes in out[i] (a constant
+ * zero when y does not depend on wrt[i]). The new nodes are ordinary nodes:
+ * evaluate them, or differentiate them again.
+ *
+ * wrt[i] is a parameter or an op node. For an op node the gradient is with
+ * respect to its value, as if it were a parameter holding that value: the
+ * paths into y through it, not those around it. This is what unrolling needs:
+ * theta1 = theta0 - a * grad(g(theta0), theta0) is a node, and
+ * grad(g(theta1), theta1) the next step's direction. When one wrt node lies
+ * upstream of another, the upstream gradient counts the paths through the
+ * downstream one (a total derivative).
  */
 int bome_grad(bome_graph *g, bome_node *y, int n, bome_node *const *wrt, bome_node **out);
 
