@@ -9,31 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-struct bome_solver {
-    bome_problem *p;
-    bome_options o;
-    bome_graph *g;
-    int nv, nt, nk;          /* outer, inner, all variables */
-    opt_var **var;           /* nk: outer first, then inner */
-    bome_node **x;           /* nk params bound to the caller's values */
-    bome_node **inner;       /* nt params: the inner iterate theta^(t) */
-    bome_node **inner_grad;  /* nt: grad of g(v, theta^(t)) wrt theta^(t) */
-    bome_node **gf, **gq;    /* nk each: grad f, grad q wrt (v, theta) */
-    bome_node *f, *gk, *q;
-    bome_plan *plan_inner, *plan_outer;
-    bome_real **inner_buf;   /* nt momentum buffers of the inner loop */
-    bool inner_buf_live;     /* inner_buf holds a direction to carry over */
-    bome_real **m1, **m2;    /* nk: outer momentum / Adam moments */
-    bome_real **prev;        /* nk: the iterate before the update, restored if it overflows */
-    long steps;
-    double total_seconds;
-    bool dead;               /* a non-finite step happened */
-    bool stop;               /* the callback asked to stop */
-    int status;
-    char msg[512];
-    bome_rng rng;
-};
-
 void bome_options_default(bome_options *o)
 {
     if (!o)
@@ -60,13 +35,7 @@ double bome_lambda(double phi, double dot_fq, double norm2_q, double eps)
     return l > 0 ? l : 0.0;
 }
 
-static int fail(bome_solver *s, int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static int fail(bome_solver *s, int code, const char *fmt, ...)
+int opt_fail(bome_solver *s, int code, const char *fmt, ...)
 {
     if (s->status != BOME_OK)
         return s->status;
@@ -81,62 +50,64 @@ static int fail(bome_solver *s, int code, const char *fmt, ...)
 static int check_options(bome_solver *s, const bome_options *o)
 {
     if (o->T < 1)
-        return fail(s, BOME_ERR_ARG, "options: T = %d; BOME needs at least one inner step", o->T);
+        return opt_fail(s, BOME_ERR_ARG, "options: T = %d; BOME needs at least one inner step", o->T);
     const struct { const char *name; double value; } nonneg[] = {
         {"alpha", o->alpha}, {"eta", o->eta}, {"lr_outer", o->lr_outer}, {"lr_inner", o->lr_inner},
         {"lambda_eps", o->lambda_eps}, {"tol", o->tol}, {"adam_eps", o->adam_eps},
     };
     for (size_t i = 0; i < sizeof nonneg / sizeof nonneg[0]; i++)
         if (!(nonneg[i].value >= 0) || isinf(nonneg[i].value))
-            return fail(s, BOME_ERR_ARG, "options: %s = %g must be finite and >= 0", nonneg[i].name, nonneg[i].value);
+            return opt_fail(s, BOME_ERR_ARG, "options: %s = %g must be finite and >= 0", nonneg[i].name, nonneg[i].value);
     const struct { const char *name; double value; } unit[] = {
         {"inner_momentum", o->inner_momentum}, {"momentum", o->momentum},
         {"adam_beta1", o->adam_beta1}, {"adam_beta2", o->adam_beta2},
     };
     for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
         if (!(unit[i].value >= 0 && unit[i].value < 1))
-            return fail(s, BOME_ERR_ARG, "options: %s = %g must be in [0, 1)", unit[i].name, unit[i].value);
+            return opt_fail(s, BOME_ERR_ARG, "options: %s = %g must be in [0, 1)", unit[i].name, unit[i].value);
+    if (o->method != BOME_METHOD_BOME && o->method != BOME_METHOD_ITD)
+        return opt_fail(s, BOME_ERR_ARG, "options: method = %d is not a bome_method", (int)o->method);
     if (o->threads < 0 || o->threads > BOME_MAX_THREADS)
-        return fail(s, BOME_ERR_ARG, "options: threads = %d must be in 0..%d", o->threads, BOME_MAX_THREADS);
+        return opt_fail(s, BOME_ERR_ARG, "options: threads = %d must be in 0..%d", o->threads, BOME_MAX_THREADS);
     if (o->inner_momentum_keep != 0 && o->inner_momentum_keep != 1)
-        return fail(s, BOME_ERR_ARG, "options: inner_momentum_keep = %d must be 0 or 1", o->inner_momentum_keep);
+        return opt_fail(s, BOME_ERR_ARG, "options: inner_momentum_keep = %d must be 0 or 1", o->inner_momentum_keep);
     if (o->phi != BOME_PHI_GRAD && o->phi != BOME_PHI_VALUE)
-        return fail(s, BOME_ERR_ARG, "options: phi = %d is neither BOME_PHI_GRAD nor BOME_PHI_VALUE", (int)o->phi);
+        return opt_fail(s, BOME_ERR_ARG, "options: phi = %d is neither BOME_PHI_GRAD nor BOME_PHI_VALUE", (int)o->phi);
     if (o->update != BOME_UPDATE_SGD && o->update != BOME_UPDATE_MOMENTUM && o->update != BOME_UPDATE_ADAM)
-        return fail(s, BOME_ERR_ARG, "options: update = %d is not a bome_update", (int)o->update);
+        return opt_fail(s, BOME_ERR_ARG, "options: update = %d is not a bome_update", (int)o->update);
     if (o->max_steps < 0)
-        return fail(s, BOME_ERR_ARG, "options: max_steps = %ld is negative", o->max_steps);
+        return opt_fail(s, BOME_ERR_ARG, "options: max_steps = %ld is negative", o->max_steps);
     return BOME_OK;
 }
 
 static int check_problem(bome_solver *s, const bome_problem *p)
 {
     if (p->status)
-        return fail(s, p->status, "the problem has an error: %s", p->msg);
+        return opt_fail(s, p->status, "the problem has an error: %s", p->msg);
     if (p->n_vars[BOME_OUTER] == 0)
-        return fail(s, BOME_ERR_ARG, "the problem has no outer variables (bome_problem_add_outer)");
+        return opt_fail(s, BOME_ERR_ARG, "the problem has no outer variables (bome_problem_add_outer)");
     if (p->n_vars[BOME_INNER] == 0)
-        return fail(s, BOME_ERR_ARG, "the problem has no inner variables (bome_problem_add_inner)");
+        return opt_fail(s, BOME_ERR_ARG, "the problem has no inner variables (bome_problem_add_inner)");
     if (!p->f || !p->g)
-        return fail(s, BOME_ERR_ARG, "the problem has no objectives (bome_problem_set_objectives)");
+        return opt_fail(s, BOME_ERR_ARG, "the problem has no objectives (bome_problem_set_objectives)");
     return BOME_OK;
 }
 
 /* Calls a builder and checks that it gave a scalar on this graph. */
-static bome_node *build(bome_solver *s, const char *what, bome_objective_fn fn, const bome_vars *x)
+bome_node *opt_build(bome_solver *s, const char *what, bome_objective_fn fn, const bome_vars *x)
 {
     bome_node *y = fn(s->g, x, s->p->ctx);
     if (bome_graph_status(s->g)) {
-        fail(s, bome_graph_status(s->g), "building %s: %s", what, bome_graph_errmsg(s->g));
+        opt_fail(s, bome_graph_status(s->g), "building %s: %s", what, bome_graph_errmsg(s->g));
         return NULL;
     }
     if (!y) {
-        fail(s, BOME_ERR_ARG, "building %s: the builder returned NULL without a graph error", what);
+        opt_fail(s, BOME_ERR_ARG, "building %s: the builder returned NULL without a graph error", what);
         return NULL;
     }
     if (bome_size(y) != 1) {
         bome_shape sh = bome_node_shape(y);
-        fail(s, BOME_ERR_SHAPE, "building %s: the objective must be a scalar, got %d x %d", what, sh.rows, sh.cols);
+        opt_fail(s, BOME_ERR_SHAPE, "building %s: the objective must be a scalar, got %d x %d", what, sh.rows, sh.cols);
         return NULL;
     }
     return y;
@@ -177,26 +148,26 @@ static void raw_free(bome_alloc_fn a, void *ud, void *ptr)
     a(ud, p, bytes + HEADER, 0);
 }
 
-static void *zalloc(bome_solver *s, size_t n, size_t size)
+void *opt_zalloc(bome_solver *s, size_t n, size_t size)
 {
     void *p = raw_alloc(s->o.alloc, s->o.alloc_ud, (n ? n : 1) * size);
     if (!p)
-        fail(s, BOME_ERR_NOMEM, "out of memory");
+        opt_fail(s, BOME_ERR_NOMEM, "out of memory");
     return p;
 }
 
-static void zfree(bome_solver *s, void *p) { raw_free(s->o.alloc, s->o.alloc_ud, p); }
+void opt_zfree(bome_solver *s, void *p) { raw_free(s->o.alloc, s->o.alloc_ud, p); }
 
 static int build_graphs(bome_solver *s)
 {
     bome_problem *p = s->p;
     bome_graph *g = s->g;
     int nd = p->n_data;
-    bome_node **data = zalloc(s, (size_t)nd, sizeof *data);
-    bome_node **frozen = zalloc(s, (size_t)s->nt, sizeof *frozen);
+    bome_node **data = opt_zalloc(s, (size_t)nd, sizeof *data);
+    bome_node **frozen = opt_zalloc(s, (size_t)s->nt, sizeof *frozen);
     if (!data || !frozen) {
-        zfree(s, data);
-        zfree(s, frozen);
+        opt_zfree(s, data);
+        opt_zfree(s, frozen);
         return s->status;
     }
     for (int k = 0; k < s->nk; k++) {
@@ -204,7 +175,7 @@ static int build_graphs(bome_solver *s)
         s->x[k] = bome_param(g, v->name, v->shape);
         bome_bind(g, s->x[k], v->values);
     }
-    for (int j = 0; j < s->nt; j++) {
+    for (int j = 0; j < s->nt && s->o.method == BOME_METHOD_BOME; j++) {
         char name[80];
         snprintf(name, sizeof name, "%s_T", s->var[s->nv + j]->name);
         s->inner[j] = bome_param(g, name, s->var[s->nv + j]->shape);
@@ -220,18 +191,24 @@ static int build_graphs(bome_solver *s)
             bome_bind(g, data[i], (bome_real *)d->values); /* inputs are never written */
         }
     }
+    if (s->o.method == BOME_METHOD_ITD) {
+        opt_itd_build(s, data);
+        opt_zfree(s, data);
+        opt_zfree(s, frozen);
+        return s->status;
+    }
     bome_vars at_k = {s->x, s->x + s->nv, data, s->nv, s->nt, nd};
     bome_vars at_T = {s->x, frozen, data, s->nv, s->nt, nd};
     bome_vars at_t = {s->x, s->inner, data, s->nv, s->nt, nd};
     bome_node *gT = NULL, *gt = NULL;
     if (!bome_graph_status(g))
-        s->f = build(s, "f(v, theta)", p->f, &at_k);
+        s->f = opt_build(s, "f(v, theta)", p->f, &at_k);
     if (s->f)
-        s->gk = build(s, "g(v, theta)", p->g, &at_k);
+        s->gk = opt_build(s, "g(v, theta)", p->g, &at_k);
     if (s->gk)
-        gT = build(s, "g(v, stop_gradient(theta_T))", p->g, &at_T);
+        gT = opt_build(s, "g(v, stop_gradient(theta_T))", p->g, &at_T);
     if (gT)
-        gt = build(s, "g(v, theta_t) for the inner loop", p->g, &at_t);
+        gt = opt_build(s, "g(v, theta_t) for the inner loop", p->g, &at_t);
     if (gt) {
         /* q = g(v, theta) - g(v, sg[theta_T]): its theta-gradient is g's at
          * theta_k, its v-gradient the difference of g's v-gradients. */
@@ -240,15 +217,15 @@ static int build_graphs(bome_solver *s)
         bome_grad(g, s->f, s->nk, s->x, s->gf);
         bome_grad(g, s->q, s->nk, s->x, s->gq);
     }
-    zfree(s, data);
-    zfree(s, frozen);
+    opt_zfree(s, data);
+    opt_zfree(s, frozen);
     if (s->status)
         return s->status;
     if (bome_graph_status(g))
-        return fail(s, bome_graph_status(g), "building the BOME graph: %s", bome_graph_errmsg(g));
+        return opt_fail(s, bome_graph_status(g), "building the BOME graph: %s", bome_graph_errmsg(g));
     s->plan_inner = bome_plan_new(g, s->nt, s->inner_grad);
     size_t n_out = 3 + 2 * (size_t)s->nk;
-    bome_node **outs = zalloc(s, n_out, sizeof *outs);
+    bome_node **outs = opt_zalloc(s, n_out, sizeof *outs);
     if (!outs)
         return s->status;
     outs[0] = s->f;
@@ -257,19 +234,19 @@ static int build_graphs(bome_solver *s)
     memcpy(outs + 3, s->gf, (size_t)s->nk * sizeof *outs);
     memcpy(outs + 3 + s->nk, s->gq, (size_t)s->nk * sizeof *outs);
     s->plan_outer = bome_plan_new(g, (int)n_out, outs);
-    zfree(s, outs);
+    opt_zfree(s, outs);
     if (!s->plan_inner || !s->plan_outer)
-        return fail(s, bome_graph_status(g), "planning: %s", bome_graph_errmsg(g));
+        return opt_fail(s, bome_graph_status(g), "planning: %s", bome_graph_errmsg(g));
     return BOME_OK;
 }
 
 static bome_real **alloc_buffers(bome_solver *s, int from, int to)
 {
-    bome_real **b = zalloc(s, (size_t)s->nk, sizeof *b);
+    bome_real **b = opt_zalloc(s, (size_t)s->nk, sizeof *b);
     if (!b)
         return NULL;
     for (int k = from; k < to; k++)
-        if (!(b[k - from] = zalloc(s, s->var[k]->size, sizeof(bome_real))))
+        if (!(b[k - from] = opt_zalloc(s, s->var[k]->size, sizeof(bome_real))))
             break;
     return b;
 }
@@ -279,8 +256,8 @@ static void free_buffers(bome_solver *s, bome_real **b, int n)
     if (!b)
         return;
     for (int k = 0; k < n; k++)
-        zfree(s, b[k]);
-    zfree(s, b);
+        opt_zfree(s, b[k]);
+    opt_zfree(s, b);
 }
 
 bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
@@ -293,7 +270,7 @@ bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
         s->o = *o;
     s->o.alloc = a;
     if (!p || !o) {
-        fail(s, BOME_ERR_ARG, "bome_solver_new: %s is NULL", !p ? "problem" : "options");
+        opt_fail(s, BOME_ERR_ARG, "bome_solver_new: %s is NULL", !p ? "problem" : "options");
         return s;
     }
     s->p = p;
@@ -303,12 +280,12 @@ bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
     s->nt = p->n_vars[BOME_INNER];
     s->nk = s->nv + s->nt;
     bome_rng_seed(&s->rng, o->seed);
-    s->var = zalloc(s, (size_t)s->nk, sizeof *s->var);
-    s->x = zalloc(s, (size_t)s->nk, sizeof *s->x);
-    s->inner = zalloc(s, (size_t)s->nt, sizeof *s->inner);
-    s->inner_grad = zalloc(s, (size_t)s->nt, sizeof *s->inner_grad);
-    s->gf = zalloc(s, (size_t)s->nk, sizeof *s->gf);
-    s->gq = zalloc(s, (size_t)s->nk, sizeof *s->gq);
+    s->var = opt_zalloc(s, (size_t)s->nk, sizeof *s->var);
+    s->x = opt_zalloc(s, (size_t)s->nk, sizeof *s->x);
+    s->inner = opt_zalloc(s, (size_t)s->nt, sizeof *s->inner);
+    s->inner_grad = opt_zalloc(s, (size_t)s->nt, sizeof *s->inner_grad);
+    s->gf = opt_zalloc(s, (size_t)s->nk, sizeof *s->gf);
+    s->gq = opt_zalloc(s, (size_t)s->nk, sizeof *s->gq);
     if (s->status)
         return s;
     for (int k = 0; k < s->nk; k++)
@@ -321,7 +298,7 @@ bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
         return s;
     s->g = bome_graph_new_alloc(s->o.alloc, s->o.alloc_ud);
     if (!s->g) {
-        fail(s, BOME_ERR_NOMEM, "out of memory creating the graph");
+        opt_fail(s, BOME_ERR_NOMEM, "out of memory creating the graph");
         return s;
     }
     bome_graph_set_threads(s->g, o->threads > 1 ? o->threads : 1);
@@ -338,12 +315,12 @@ void bome_solver_free(bome_solver *s)
     free_buffers(s, s->m1, s->nk);
     free_buffers(s, s->prev, s->nk);
     free_buffers(s, s->m2, s->nk);
-    zfree(s, s->var);
-    zfree(s, s->x);
-    zfree(s, s->inner);
-    zfree(s, s->inner_grad);
-    zfree(s, s->gf);
-    zfree(s, s->gq);
+    opt_zfree(s, s->var);
+    opt_zfree(s, s->x);
+    opt_zfree(s, s->inner);
+    opt_zfree(s, s->inner_grad);
+    opt_zfree(s, s->gf);
+    opt_zfree(s, s->gq);
     raw_free(s->o.alloc, s->o.alloc_ud, s);
 }
 
@@ -359,7 +336,7 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void project(const opt_var *v, bome_real *x)
+void opt_project(const opt_var *v, bome_real *x)
 {
     if (v->bounded)
         for (size_t i = 0; i < v->size; i++)
@@ -375,7 +352,7 @@ static int inner_loop(bome_solver *s)
     for (int t = 0; t < o->T; t++) {
         int rc = bome_plan_run(s->plan_inner);
         if (rc)
-            return fail(s, rc, "inner step %d: %s", t + 1, bome_graph_errmsg(s->g));
+            return opt_fail(s, rc, "inner step %d: %s", t + 1, bome_graph_errmsg(s->g));
         for (int j = 0; j < s->nt; j++) {
             bome_real *th = bome_data(s->inner[j]), *buf = s->inner_buf[j];
             const bome_real *d = bome_data(s->inner_grad[j]);
@@ -391,7 +368,7 @@ static int inner_loop(bome_solver *s)
                 for (size_t i = 0; i < n; i++)
                     th[i] -= o->alpha * d[i];
             }
-            project(s->var[s->nv + j], th); /* the inner iterates stay feasible too */
+            opt_project(s->var[s->nv + j], th); /* the inner iterates stay feasible too */
         }
     }
     s->inner_buf_live = true;
@@ -410,35 +387,94 @@ static double dot_all(bome_node **a, bome_node **b, int n)
     return s;
 }
 
-/* x -= lr * update(d) with d = grad f + lambda grad q, then the box. */
-static void apply_update(bome_solver *s, int k, double lambda)
+/* x -= lr * update(d) with d = gf + lambda gq (gq may be NULL), then the box. */
+void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda)
 {
     const bome_options *o = &s->o;
     opt_var *v = s->var[k];
     bome_real *x = v->values, *m1 = s->m1[k], *m2 = s->m2 ? s->m2[k] : NULL;
-    const bome_real *gf = bome_data(s->gf[k]), *gq = bome_data(s->gq[k]);
     double lr = k < s->nv ? o->lr_outer : o->lr_inner;
     size_t n = v->size;
+#define D(i) (gq ? gf[i] + lambda * gq[i] : gf[i])
     if (o->update == BOME_UPDATE_SGD) {
         for (size_t i = 0; i < n; i++)
-            x[i] -= lr * (gf[i] + lambda * gq[i]);
+            x[i] -= lr * D(i);
     } else if (o->update == BOME_UPDATE_MOMENTUM) {
         double mu = s->steps ? o->momentum : 0.0;
         for (size_t i = 0; i < n; i++) {
-            m1[i] = mu * m1[i] + (gf[i] + lambda * gq[i]);
+            m1[i] = mu * m1[i] + D(i);
             x[i] -= lr * m1[i];
         }
     } else {
         double t = (double)(s->steps + 1);
         double c1 = 1.0 - pow(o->adam_beta1, t), c2 = 1.0 - pow(o->adam_beta2, t);
         for (size_t i = 0; i < n; i++) {
-            double d = gf[i] + lambda * gq[i];
+            double d = D(i);
             m1[i] = o->adam_beta1 * m1[i] + (1 - o->adam_beta1) * d;
             m2[i] = o->adam_beta2 * m2[i] + (1 - o->adam_beta2) * d * d;
             x[i] -= lr * (m1[i] / c1) / (sqrt(m2[i] / c2) + o->adam_eps);
         }
     }
-    project(v, x);
+#undef D
+    opt_project(v, x);
+}
+
+/* BOME's outer step: the inner loop, the outer plan, lambda, the update. */
+static int bome_step(bome_solver *s, bome_step_stats *r)
+{
+    const bome_options *o = &s->o;
+    int rc = inner_loop(s);
+    if (!rc && (rc = bome_plan_run(s->plan_outer)))
+        opt_fail(s, rc, "step %ld: %s", r->step, bome_graph_errmsg(s->g));
+    if (rc)
+        return rc;
+    r->f = bome_value(s->f);
+    r->g = bome_value(s->gk);
+    r->q = bome_value(s->q);
+    double fq = dot_all(s->gf, s->gq, s->nk), ff = dot_all(s->gf, s->gf, s->nk), qq = dot_all(s->gq, s->gq, s->nk);
+    r->phi = o->eta * (o->phi == BOME_PHI_GRAD ? qq : r->q);
+    r->lambda = bome_lambda(r->phi, fq, qq, o->lambda_eps);
+    r->grad_f_norm = sqrt(ff);
+    r->grad_q_norm = sqrt(qq);
+    /* min over l >= 0 of ||gf + l gq||^2 is at l = max(0, -<gf,gq>/||gq||^2). */
+    double lk = qq > 0 ? fmax(0.0, -fq / qq) : 0.0;
+    r->kkt = fmax(0.0, ff + 2 * lk * fq + lk * lk * qq) + r->q;
+    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(r->q) || !isfinite(fq) || !isfinite(ff) || !isfinite(qq) ||
+        !isfinite(r->lambda)) {
+        s->dead = true;
+        return opt_fail(s, BOME_ERR_NONFINITE,
+                        "step %ld: non-finite value (f = %g, g = %g, q = %g, |grad f|^2 = %g, |grad q|^2 = %g); "
+                        "the variables hold the last finite iterate",
+                        r->step, r->f, r->g, r->q, ff, qq);
+    }
+    opt_save_iterate(s);
+    for (int k = 0; k < s->nk; k++)
+        opt_apply_update(s, k, bome_data(s->gf[k]), bome_data(s->gq[k]), r->lambda);
+    return opt_check_iterate(s, r);
+}
+
+void opt_save_iterate(bome_solver *s)
+{
+    for (int k = 0; k < s->nk; k++)
+        memcpy(s->prev[k], s->var[k]->values, s->var[k]->size * sizeof(bome_real));
+}
+
+int opt_check_iterate(bome_solver *s, const bome_step_stats *r)
+{
+    bool finite = true;
+    for (int k = 0; k < s->nk; k++)
+        for (size_t i = 0; i < s->var[k]->size; i++)
+            finite = finite && isfinite(s->var[k]->values[i]);
+    if (finite)
+        return BOME_OK;
+    /* finite gradients, but a step too large for doubles */
+    for (int k = 0; k < s->nk; k++)
+        memcpy(s->var[k]->values, s->prev[k], s->var[k]->size * sizeof(bome_real));
+    s->dead = true;
+    return opt_fail(s, BOME_ERR_NONFINITE,
+                    "step %ld: the update gave a non-finite value (lambda = %g); the variables hold the last "
+                    "finite iterate",
+                    r->step, r->lambda);
 }
 
 int bome_solver_step(bome_solver *s, bome_step_stats *st)
@@ -452,52 +488,13 @@ int bome_solver_step(bome_solver *s, bome_step_stats *st)
     if (o->refill) {
         int rc = o->refill(o->refill_ud, &s->rng, s->steps);
         if (rc)
-            return fail(s, rc, "step %ld: the refill callback returned %d", s->steps + 1, rc);
+            return opt_fail(s, rc, "step %ld: the refill callback returned %d", s->steps + 1, rc);
     }
-    int rc = inner_loop(s);
-    if (!rc && (rc = bome_plan_run(s->plan_outer)))
-        fail(s, rc, "step %ld: %s", s->steps + 1, bome_graph_errmsg(s->g));
-    if (rc)
-        return rc;
-
     bome_step_stats r = {0};
     r.step = s->steps + 1;
-    r.f = bome_value(s->f);
-    r.g = bome_value(s->gk);
-    r.q = bome_value(s->q);
-    double fq = dot_all(s->gf, s->gq, s->nk), ff = dot_all(s->gf, s->gf, s->nk), qq = dot_all(s->gq, s->gq, s->nk);
-    r.phi = o->eta * (o->phi == BOME_PHI_GRAD ? qq : r.q);
-    r.lambda = bome_lambda(r.phi, fq, qq, o->lambda_eps);
-    r.grad_f_norm = sqrt(ff);
-    r.grad_q_norm = sqrt(qq);
-    /* min over l >= 0 of ||gf + l gq||^2 is at l = max(0, -<gf,gq>/||gq||^2). */
-    double lk = qq > 0 ? fmax(0.0, -fq / qq) : 0.0;
-    r.kkt = fmax(0.0, ff + 2 * lk * fq + lk * lk * qq) + r.q;
-    if (!isfinite(r.f) || !isfinite(r.g) || !isfinite(r.q) || !isfinite(fq) || !isfinite(ff) || !isfinite(qq) ||
-        !isfinite(r.lambda)) {
-        s->dead = true;
-        return fail(s, BOME_ERR_NONFINITE,
-                    "step %ld: non-finite value (f = %g, g = %g, q = %g, |grad f|^2 = %g, |grad q|^2 = %g); "
-                    "the variables hold the last finite iterate",
-                    r.step, r.f, r.g, r.q, ff, qq);
-    }
-    for (int k = 0; k < s->nk; k++)
-        memcpy(s->prev[k], s->var[k]->values, s->var[k]->size * sizeof(bome_real));
-    bool finite = true;
-    for (int k = 0; k < s->nk; k++) {
-        apply_update(s, k, r.lambda);
-        for (size_t i = 0; i < s->var[k]->size; i++)
-            finite = finite && isfinite(s->var[k]->values[i]);
-    }
-    if (!finite) { /* finite gradients, but a step too large for doubles */
-        for (int k = 0; k < s->nk; k++)
-            memcpy(s->var[k]->values, s->prev[k], s->var[k]->size * sizeof(bome_real));
-        s->dead = true;
-        return fail(s, BOME_ERR_NONFINITE,
-                    "step %ld: the update gave a non-finite value (lambda = %g); the variables hold the last "
-                    "finite iterate",
-                    r.step, r.lambda);
-    }
+    int rc = o->method == BOME_METHOD_ITD ? opt_itd_step(s, &r) : bome_step(s, &r);
+    if (rc)
+        return rc;
     s->steps++;
     r.seconds = now() - t0;
     s->total_seconds += r.seconds;

@@ -5,6 +5,9 @@
 #include "bome/opt.h"
 
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "bome/rng.h"
 
 typedef struct opt_var {
     char name[64];
@@ -39,5 +42,54 @@ int opt_error(bome_problem *p, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+struct bome_solver {
+    bome_problem *p;
+    bome_options o;
+    bome_graph *g;
+    int nv, nt, nk;          /* outer, inner, all variables */
+    opt_var **var;           /* nk: outer first, then inner */
+    bome_node **x;           /* nk params bound to the caller's values */
+    bome_node **inner;       /* nt params: the inner iterate theta^(t) */
+    bome_node **inner_grad;  /* nt: grad of g(v, theta^(t)) wrt theta^(t) */
+    bome_node **gf, **gq;    /* nk each: grad f, grad q wrt (v, theta) */
+    bome_node *f, *gk, *q;
+    bome_plan *plan_inner, *plan_outer;
+    bome_real **inner_buf;   /* nt momentum buffers of the inner loop */
+    bool inner_buf_live;     /* inner_buf holds a direction to carry over */
+    bome_real **m1, **m2;    /* nk: outer momentum / Adam moments */
+    bome_real **prev;        /* nk: the iterate before the update, restored if it overflows */
+    long steps;
+    double total_seconds;
+    bool dead;               /* a non-finite step happened */
+    bool stop;               /* the callback asked to stop */
+    int status;
+    char msg[512];
+    bome_rng rng;
+};
+
+/* Shared by the methods (bome.c, itd.c). */
+int opt_fail(bome_solver *s, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Calls a builder and checks that it gave a scalar on the solver's graph. */
+bome_node *opt_build(bome_solver *s, const char *what, bome_objective_fn fn, const bome_vars *x);
+void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */
+void opt_zfree(bome_solver *s, void *p);
+void opt_project(const opt_var *v, bome_real *x);        /* onto v's box, if it has one */
+/* Variable k -= step(gf + lambda gq) by options.update (gq may be NULL), then
+ * its box. */
+void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda);
+/* The iterate before an update, and the check after it: a non-finite value
+ * restores the saved iterate and ends the run (BOME_ERR_NONFINITE). */
+void opt_save_iterate(bome_solver *s);
+int opt_check_iterate(bome_solver *s, const bome_step_stats *r);
+
+/* ITD (itd.c): the graph of T unrolled inner steps and the hypergradient
+ * through them; one outer step, filling what it can of the statistics. */
+int opt_itd_build(bome_solver *s, bome_node **data);
+int opt_itd_step(bome_solver *s, bome_step_stats *r);
 
 #endif

@@ -152,8 +152,12 @@ int cli_parse(cli_args *a, int argc, char **argv)
             return 2;
         }
     }
-    if (a->method && strcmp(a->method, "bome") != 0) {
-        fprintf(stderr, "bome: --method %s: only 'bome' is available\n", a->method);
+    if (a->method && strcmp(a->method, "bome") == 0) {
+        a->o.method = BOME_METHOD_BOME;
+    } else if (a->method && strcmp(a->method, "itd") == 0) {
+        a->o.method = BOME_METHOD_ITD;
+    } else if (a->method) {
+        fprintf(stderr, "bome: --method %s: expected bome or itd\n", a->method);
         return 2;
     }
     return 0;
@@ -192,6 +196,8 @@ void cli_progress_end(cli_progress *p)
 
 /* The shortest of %.15g, %.16g, %.17g that reads back as x: 0.9, not
  * 0.90000000000000002. */
+const char *cli_method_name(const bome_options *o) { return o->method == BOME_METHOD_ITD ? "itd" : "bome"; }
+
 void cli_json_num(FILE *out, double x)
 {
     if (!isfinite(x)) {

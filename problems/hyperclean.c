@@ -368,8 +368,8 @@ static int run(experiment *e, char *err, size_t errlen)
         plot(e, csv, png);
 
     if (!rc && a->json) {
-        printf("{\"problem\": \"hyperclean\", \"method\": \"bome\", \"status\": \"ok\", \"model\": \"%s\", \"settings\": ",
-               a->model);
+        printf("{\"problem\": \"hyperclean\", \"method\": \"%s\", \"status\": \"ok\", \"model\": \"%s\", \"settings\": ",
+               cli_method_name(&a->o), a->model);
         cli_json_options(stdout, &a->o);
         printf(", \"steps\": %ld, \"seconds\": ", bome_solver_steps(s));
         cli_json_num(stdout, last.total_seconds);
@@ -389,20 +389,21 @@ static int run(experiment *e, char *err, size_t errlen)
         printf("}\n");
     } else if (!rc) {
         long steps = bome_solver_steps(s);
-        printf("\nData hyper-cleaning on %s, %s model, %ld BOME steps (T = %d)\n", a->data_dir, a->model, steps, a->o.T);
+        const char *M = a->o.method == BOME_METHOD_ITD ? "ITD" : "BOME";
+        printf("\nData hyper-cleaning on %s, %s model, %ld %s steps (T = %d)\n", a->data_dir, a->model, steps, M, a->o.T);
         printf("  %-44s %9s %9s\n", "", "test acc", "test loss");
         printf("  %-44s %9.4f %9.4f\n", "trained on noisy train + validation (start)", cmp[0][0], cmp[0][1]);
         printf("  %-44s %9.4f %9.4f\n", "trained on validation only", cmp[1][0], cmp[1][1]);
         printf("  %-44s %9.4f %9.4f\n", "trained on clean train + validation (oracle)", cmp[2][0], cmp[2][1]);
-        printf("  %-44s %9.4f %9.4f\n", "BOME", e->acc, e->loss);
+        printf("  %-44s %9.4f %9.4f\n", M, e->acc, e->loss);
         if (e->best_step && e->best_step != steps) {
             char what[64];
-            snprintf(what, sizeof what, "BOME at its best held-out loss (step %ld)", e->best_step);
+            snprintf(what, sizeof what, "%s at its best held-out loss (step %ld)", M, e->best_step);
             printf("  %-44s %9.4f %9.4f\n", what, e->best_acc, e->best_loss);
         }
         printf("  cleaning mask v > 0.5 vs the clean labels: precision %.4f, recall %.4f, F1 %.4f\n", e->precision,
                e->recall, e->f1);
-        printf("  BOME time: %.1f s, %.3f s per outer step (evaluation excluded: %.1f s)\n", last.total_seconds,
+        printf("  %s time: %.1f s, %.3f s per outer step (evaluation excluded: %.1f s)\n", M, last.total_seconds,
                last.total_seconds / (double)(steps ? steps : 1), e->eval_seconds);
         printf("  per-step CSV: %s\n", csv);
         if (!a->no_plot && access(png, R_OK) == 0)

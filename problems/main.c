@@ -25,7 +25,8 @@ static void run_usage(FILE *out)
           "Each problem starts from the paper's settings; flags override them.\n"
           "\n"
           "BOME:\n"
-          "  --method bome        the bilevel method (only bome for now)\n"
+          "  --method bome|itd    the bilevel method: BOME (default), or ITD, which\n"
+          "                       differentiates through the T unrolled inner steps\n"
           "  --steps N            outer steps\n"
           "  --T N                inner gradient steps per outer step\n"
           "  --alpha X            inner step size\n"
@@ -152,7 +153,7 @@ static int run_case(const bome_case *c, cli_args *a)
     if (rc)
         fprintf(stderr, "bome: %s: %s\n", c->name, msg);
     if (a->json) {
-        printf("{\"problem\": \"%s\", \"method\": \"bome\", \"status\": ", c->name);
+        printf("{\"problem\": \"%s\", \"method\": \"%s\", \"status\": ", c->name, cli_method_name(&a->o));
         cli_json_str(stdout, rc ? msg : "ok");
         printf(", \"settings\": ");
         cli_json_options(stdout, &a->o);

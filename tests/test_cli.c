@@ -50,8 +50,8 @@ Test(cli, errors_are_messages_and_codes)
     cr_expect_eq(bome("run coreset --steps many"), 2);
     cr_expect(strstr(out, "--steps many"));
     cr_expect_eq(bome("run coreset --phi sometimes"), 2);
-    cr_expect_eq(bome("run coreset --method itd"), 2);
-    cr_expect(strstr(out, "only 'bome'"));
+    cr_expect_eq(bome("run coreset --method sgd"), 2);
+    cr_expect(strstr(out, "expected bome or itd"), "%s", out);
     cr_expect_eq(bome("run coreset --T 0"), 1);
     cr_expect(strstr(out, "T = 0"));
     cr_expect_eq(bome("run coreset --start 7"), 2);
@@ -74,6 +74,13 @@ Test(cli, json_summary_of_a_toy)
     cr_assert(d);
     cr_expect_lt(atof(d + strlen("\"distance_to_answer\": ")), 1e-3);
     cr_expect(strstr(out, "\"variables\": {\"x\": ["));
+}
+
+Test(cli, itd_method)
+{
+    cr_assert_eq(bome("run nonsingleton --method itd --json"), 0, "%s", out);
+    cr_expect(strstr(out, "\"method\": \"itd\""), "%s", out);
+    cr_expect(strstr(out, "\"lambda\": 0"), "%s", out);
 }
 
 Test(cli, inner_momentum_flags_reach_the_solver)

@@ -138,7 +138,7 @@ static int count_steps(void *ud, bome_solver *s, const bome_step_stats *st)
     return 0;
 }
 
-static void no_alloc_case(bome_update u, double inner_momentum)
+static void no_alloc_case(bome_update u, double inner_momentum, bome_method method)
 {
     fctx k = {1, 0};
     bome_real x[NX], noise[3] = {0};
@@ -150,6 +150,7 @@ static void no_alloc_case(bome_update u, double inner_momentum)
     opts(&o, 5, 0.1, 0.01, 0.01);
     o.update = u;
     o.inner_momentum = inner_momentum;
+    o.method = method;
     counter c = {0, 0, 0, 0};
     o.alloc = count_alloc;
     o.alloc_ud = &c;
@@ -176,9 +177,10 @@ static void no_alloc_case(bome_update u, double inner_momentum)
     bome_problem_free(p);
 }
 
-Test(alloc, sgd_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_SGD, 0); }
-Test(alloc, momentum_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTUM, 0.5); }
-Test(alloc, adam_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_ADAM, 0); }
+Test(alloc, sgd_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_SGD, 0, BOME_METHOD_BOME); }
+Test(alloc, momentum_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTUM, 0.5, BOME_METHOD_BOME); }
+Test(alloc, adam_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_ADAM, 0, BOME_METHOD_BOME); }
+Test(alloc, itd_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTUM, 0.5, BOME_METHOD_ITD); }
 
 Test(alloc, failed_creation_frees_everything)
 {

@@ -34,10 +34,17 @@
  *     // xy now holds the solution, last the final step's f, q, lambda, ...
  *     bome_problem_free(p);
  *
+ * The same problem runs with ITD, the classic rival, by setting
+ * o.method = BOME_METHOD_ITD: opt unrolls the T inner steps in the graph and
+ * takes v's gradient through them (second order, built from the same f and
+ * g). On the paper's non-singleton toy ITD stops away from the answer that
+ * BOME reaches (tests/test_toys.c).
+ *
  * Builders are called more than once on one graph (for f, for g at theta,
- * for g at stop_gradient(theta_T), for g at the inner iterate), so a builder
- * creates what it needs each time or caches nodes per graph; data that should
- * be shared and refilled belongs in bome_problem_add_input / _add_labels.
+ * for g at stop_gradient(theta_T), for g at the inner iterate; ITD once per
+ * unrolled step), so a builder creates what it needs each time or caches
+ * nodes per graph; data that should be shared and refilled belongs in
+ * bome_problem_add_input / _add_labels.
  *
  * Nothing here prints. Each step's figures go to the on_step callback.
  */
@@ -94,12 +101,21 @@ typedef enum bome_phi {
     BOME_PHI_VALUE     /* phi = eta q: the released hyper-parameter code */
 } bome_phi;
 
+typedef enum bome_method {
+    BOME_METHOD_BOME = 0, /* the paper's method: first order, no Hessians */
+    BOME_METHOD_ITD       /* iterative differentiation: v's gradient through the T
+                           * unrolled inner steps (second order, from the same
+                           * f and g); theta then takes the inner loop's end */
+} bome_method;
+
 typedef enum bome_update {
     BOME_UPDATE_SGD = 0,  /* x -= lr d */
     BOME_UPDATE_MOMENTUM, /* PyTorch SGD: buf = mu buf + d (buf = d at first); x -= lr buf */
     BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
 } bome_update;
 
+/* For ITD: f and g at (v_k, theta_T), grad_f_norm the norm of v's
+ * hypergradient, kkt its square; q, lambda, phi and grad_q_norm are 0. */
 typedef struct bome_step_stats {
     long step;          /* outer steps completed, from 1 */
     double f, g, q;     /* at (v_k, theta_k), before the step */
@@ -120,17 +136,20 @@ typedef int (*bome_step_fn)(void *ud, bome_solver *s, const bome_step_stats *st)
 typedef int (*bome_refill_fn)(void *ud, bome_rng *rng, long step);
 
 typedef struct bome_options {
+    bome_method method;     /* (BOME_METHOD_BOME) */
     int T;                  /* inner gradient steps per outer step (10) */
     double alpha;           /* inner step size (0.05) */
     double inner_momentum;  /* PyTorch-style momentum of the inner loop (0) */
     int inner_momentum_keep;/* 1: its buffer carries over from one outer step to
                              * the next, as in the released hyper-cleaning code
                              * (one inner optimizer for the whole run); 0: it
-                             * restarts at every outer step (0) */
+                             * restarts at every outer step (0; ITD always
+                             * restarts it, as its unrolled loop starts at
+                             * zero momentum) */
     double eta;             /* (0.5) */
     bome_phi phi;           /* (BOME_PHI_GRAD) */
     double lr_outer;        /* xi for v (0.05) */
-    double lr_inner;        /* xi for theta (0.05) */
+    double lr_inner;        /* xi for theta (0.05; ITD: unused) */
     bome_update update;     /* outer update rule (BOME_UPDATE_SGD) */
     double momentum;        /* mu for BOME_UPDATE_MOMENTUM (0.9) */
     double adam_beta1, adam_beta2, adam_eps; /* (0.9, 0.999, 1e-8) */
