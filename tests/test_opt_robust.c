@@ -421,7 +421,7 @@ static bome_node *thr_f(bome_graph *g, const bome_vars *x, void *ctx)
     return bome_cross_entropy(g, bome_matmul(g, x->data[0], 0, x->theta[0], 1), x->data[2]);
 }
 
-static void threaded_run(int threads, bome_real *v, bome_real *w)
+static void threaded_run(int threads, bome_method method, bome_real *v, bome_real *w)
 {
     static bome_real X[TR * TD];
     static int32_t Y[TR], Yclean[TR];
@@ -452,17 +452,18 @@ static void threaded_run(int threads, bome_real *v, bome_real *w)
     o.update = BOME_UPDATE_MOMENTUM;
     o.max_steps = 5;
     o.threads = threads;
+    o.method = method;
     bome_solver *s = make_solver(p, &o);
     cr_assert_eq(bome_solver_run(s, NULL), BOME_OK, "%s", bome_solver_errmsg(s));
     bome_solver_free(s);
     bome_problem_free(p);
 }
 
-Test(threads, same_result_as_one_thread)
+static void threads_case(bome_method method)
 {
     static bome_real v1[TR], w1[TK * TD], v3[TR], w3[TK * TD];
-    threaded_run(1, v1, w1);
-    threaded_run(3, v3, w3);
+    threaded_run(1, method, v1, w1);
+    threaded_run(3, method, v3, w3);
     double moved = 0;
     for (int i = 0; i < TR; i++) {
         cr_expect(fabs(v1[i] - v3[i]) <= 1e-10, "v[%d]: %.17g vs %.17g", i, v1[i], v3[i]);
@@ -472,3 +473,7 @@ Test(threads, same_result_as_one_thread)
         cr_expect(fabs(w1[i] - w3[i]) <= 1e-10 * fmax(1, fabs(w1[i])), "W[%d]: %.17g vs %.17g", i, w1[i], w3[i]);
     cr_expect_gt(moved, 1e-3, "v did not move (%g)", moved);
 }
+
+Test(threads, same_result_as_one_thread) { threads_case(BOME_METHOD_BOME); }
+/* ITD's plan holds second-order nodes over the rows: tiled and threaded too. */
+Test(threads, itd_same_result_as_one_thread) { threads_case(BOME_METHOD_ITD); }
