@@ -27,6 +27,7 @@ void bome_options_default(bome_options *o)
     o->adam_eps = 1e-8;
     o->lambda_eps = 1e-8;
     o->max_steps = 1000;
+    o->cg_steps = 10;
 }
 
 double bome_lambda(double phi, double dot_fq, double norm2_q, double eps)
@@ -65,8 +66,10 @@ static int check_options(bome_solver *s, const bome_options *o)
     for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
         if (!(unit[i].value >= 0 && unit[i].value < 1))
             return opt_fail(s, BOME_ERR_ARG, "options: %s = %g must be in [0, 1)", unit[i].name, unit[i].value);
-    if (o->method != BOME_METHOD_BOME && o->method != BOME_METHOD_ITD)
+    if (o->method != BOME_METHOD_BOME && o->method != BOME_METHOD_ITD && o->method != BOME_METHOD_AID_CG)
         return opt_fail(s, BOME_ERR_ARG, "options: method = %d is not a bome_method", (int)o->method);
+    if (o->method == BOME_METHOD_AID_CG && o->cg_steps < 1)
+        return opt_fail(s, BOME_ERR_ARG, "options: cg_steps = %d; AID-CG needs at least one", o->cg_steps);
     if (o->threads < 0 || o->threads > BOME_MAX_THREADS)
         return opt_fail(s, BOME_ERR_ARG, "options: threads = %d must be in 0..%d", o->threads, BOME_MAX_THREADS);
     if (o->inner_momentum_keep != 0 && o->inner_momentum_keep != 1)
@@ -175,7 +178,7 @@ static int build_graphs(bome_solver *s)
         s->x[k] = bome_param(g, v->name, v->shape);
         bome_bind(g, s->x[k], v->values);
     }
-    for (int j = 0; j < s->nt && s->o.method == BOME_METHOD_BOME; j++) {
+    for (int j = 0; j < s->nt && s->o.method != BOME_METHOD_ITD; j++) {
         char name[80];
         snprintf(name, sizeof name, "%s_T", s->var[s->nv + j]->name);
         s->inner[j] = bome_param(g, name, s->var[s->nv + j]->shape);
@@ -191,8 +194,11 @@ static int build_graphs(bome_solver *s)
             bome_bind(g, data[i], (bome_real *)d->values); /* inputs are never written */
         }
     }
-    if (s->o.method == BOME_METHOD_ITD) {
-        opt_itd_build(s, data);
+    if (s->o.method != BOME_METHOD_BOME) {
+        if (s->o.method == BOME_METHOD_ITD)
+            opt_itd_build(s, data);
+        else
+            opt_aid_build(s, data);
         opt_zfree(s, data);
         opt_zfree(s, frozen);
         return s->status;
@@ -311,6 +317,7 @@ void bome_solver_free(bome_solver *s)
     if (!s)
         return;
     bome_graph_free(s->g);
+    opt_aid_free(s);
     free_buffers(s, s->inner_buf, s->nk);
     free_buffers(s, s->m1, s->nk);
     free_buffers(s, s->prev, s->nk);
@@ -344,7 +351,7 @@ void opt_project(const opt_var *v, bome_real *x)
 }
 
 /* theta^(0) = theta_k; T steps of gradient descent on g(v_k, .). */
-static int inner_loop(bome_solver *s)
+int opt_inner_loop(bome_solver *s)
 {
     const bome_options *o = &s->o;
     for (int j = 0; j < s->nt; j++)
@@ -423,7 +430,7 @@ void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_rea
 static int bome_step(bome_solver *s, bome_step_stats *r)
 {
     const bome_options *o = &s->o;
-    int rc = inner_loop(s);
+    int rc = opt_inner_loop(s);
     if (!rc && (rc = bome_plan_run(s->plan_outer)))
         opt_fail(s, rc, "step %ld: %s", r->step, bome_graph_errmsg(s->g));
     if (rc)
@@ -492,7 +499,8 @@ int bome_solver_step(bome_solver *s, bome_step_stats *st)
     }
     bome_step_stats r = {0};
     r.step = s->steps + 1;
-    int rc = o->method == BOME_METHOD_ITD ? opt_itd_step(s, &r) : bome_step(s, &r);
+    int rc = o->method == BOME_METHOD_ITD ? opt_itd_step(s, &r)
+             : o->method == BOME_METHOD_AID_CG ? opt_aid_step(s, &r) : bome_step(s, &r);
     if (rc)
         return rc;
     s->steps++;

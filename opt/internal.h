@@ -66,6 +66,7 @@ struct bome_solver {
     int status;
     char msg[512];
     bome_rng rng;
+    struct aid_state *aid;   /* AID-CG's nodes, plans and buffers (aid.c) */
 };
 
 /* Shared by the methods (bome.c, itd.c). */
@@ -91,5 +92,14 @@ int opt_check_iterate(bome_solver *s, const bome_step_stats *r);
  * through them; one outer step, filling what it can of the statistics. */
 int opt_itd_build(bome_solver *s, bome_node **data);
 int opt_itd_step(bome_solver *s, bome_step_stats *r);
+
+/* theta_T from theta_k by T steps on g(v_k, .), in s->inner (bome.c). */
+int opt_inner_loop(bome_solver *s);
+
+/* AID-CG (aid.c): the Hessian-vector-product graphs at theta_T, the step,
+ * and freeing what the build allocated (NULL-safe). */
+int opt_aid_build(bome_solver *s, bome_node **data);
+int opt_aid_step(bome_solver *s, bome_step_stats *r);
+void opt_aid_free(bome_solver *s);
 
 #endif

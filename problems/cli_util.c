@@ -88,6 +88,7 @@ int cli_parse(cli_args *a, int argc, char **argv)
         REAL("--lr-theta", a->o.lr_inner)
         REAL("--inner-momentum", a->o.inner_momentum)
         INT("--inner-momentum-keep", a->o.inner_momentum_keep)
+        INT("--cg-steps", a->o.cg_steps)
         REAL("--tol", a->o.tol)
         INT("--start", a->start)
         STR("--method", a->method)
@@ -156,8 +157,10 @@ int cli_parse(cli_args *a, int argc, char **argv)
         a->o.method = BOME_METHOD_BOME;
     } else if (a->method && strcmp(a->method, "itd") == 0) {
         a->o.method = BOME_METHOD_ITD;
+    } else if (a->method && strcmp(a->method, "aid-cg") == 0) {
+        a->o.method = BOME_METHOD_AID_CG;
     } else if (a->method) {
-        fprintf(stderr, "bome: --method %s: expected bome or itd\n", a->method);
+        fprintf(stderr, "bome: --method %s: expected bome, itd or aid-cg\n", a->method);
         return 2;
     }
     return 0;
@@ -196,7 +199,10 @@ void cli_progress_end(cli_progress *p)
 
 /* The shortest of %.15g, %.16g, %.17g that reads back as x: 0.9, not
  * 0.90000000000000002. */
-const char *cli_method_name(const bome_options *o) { return o->method == BOME_METHOD_ITD ? "itd" : "bome"; }
+const char *cli_method_name(const bome_options *o)
+{
+    return o->method == BOME_METHOD_ITD ? "itd" : o->method == BOME_METHOD_AID_CG ? "aid-cg" : "bome";
+}
 
 void cli_json_num(FILE *out, double x)
 {

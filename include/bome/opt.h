@@ -34,11 +34,12 @@
  *     // xy now holds the solution, last the final step's f, q, lambda, ...
  *     bome_problem_free(p);
  *
- * The same problem runs with ITD, the classic rival, by setting
- * o.method = BOME_METHOD_ITD: opt unrolls the T inner steps in the graph and
- * takes v's gradient through them (second order, built from the same f and
- * g). On the paper's non-singleton toy ITD stops away from the answer that
- * BOME reaches (tests/test_toys.c).
+ * The same problem runs with the classic rivals: o.method = BOME_METHOD_ITD
+ * unrolls the T inner steps in the graph and takes v's gradient through them;
+ * BOME_METHOD_AID_CG differentiates implicitly at theta_T with Hessian-vector
+ * products. Both are second order, built from the same f and g. On the
+ * paper's non-singleton toy they stop away from the answer that BOME reaches
+ * (tests/test_toys.c).
  *
  * Builders are called more than once on one graph (for f, for g at theta,
  * for g at stop_gradient(theta_T), for g at the inner iterate; ITD once per
@@ -103,9 +104,13 @@ typedef enum bome_phi {
 
 typedef enum bome_method {
     BOME_METHOD_BOME = 0, /* the paper's method: first order, no Hessians */
-    BOME_METHOD_ITD       /* iterative differentiation: v's gradient through the T
+    BOME_METHOD_ITD,      /* iterative differentiation: v's gradient through the T
                            * unrolled inner steps (second order, from the same
                            * f and g); theta then takes the inner loop's end */
+    BOME_METHOD_AID_CG    /* implicit differentiation at theta_T: grad_v f -
+                           * d2g/dv dtheta H^-1 grad_theta f, H = d2g/dtheta2,
+                           * the solve by cg_steps of conjugate gradients on
+                           * Hessian-vector products; theta takes theta_T */
 } bome_method;
 
 typedef enum bome_update {
@@ -114,8 +119,8 @@ typedef enum bome_update {
     BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
 } bome_update;
 
-/* For ITD: f and g at (v_k, theta_T), grad_f_norm the norm of v's
- * hypergradient, kkt its square; q, lambda, phi and grad_q_norm are 0. */
+/* For ITD and AID-CG: f and g at (v_k, theta_T), grad_f_norm the norm of
+ * v's hypergradient, kkt its square; q, lambda, phi and grad_q_norm are 0. */
 typedef struct bome_step_stats {
     long step;          /* outer steps completed, from 1 */
     double f, g, q;     /* at (v_k, theta_k), before the step */
@@ -146,6 +151,7 @@ typedef struct bome_options {
                              * restarts at every outer step (0; ITD always
                              * restarts it, as its unrolled loop starts at
                              * zero momentum) */
+    int cg_steps;           /* AID-CG: conjugate-gradient iterations (10) */
     double eta;             /* (0.5) */
     bome_phi phi;           /* (BOME_PHI_GRAD) */
     double lr_outer;        /* xi for v (0.05) */

@@ -1,4 +1,6 @@
-/* ITD (options.method = BOME_METHOD_ITD) against a problem whose unrolled
+/* The rivals (options.method) against problems solved by hand.
+ *
+ * ITD (BOME_METHOD_ITD) against a problem whose unrolled
  * inner loop is known in closed form, coordinate by coordinate:
  *   g(v, th) = 1/2 |th - v|^2 + c/2 |th|^2,  f(th) = 1/2 |th - y|^2,
  * so grad_th g = (1 + c) th - v, the inner steps are affine in v, and
@@ -142,5 +144,125 @@ Test(itd, inner_box_holds)
     for (int i = 0; i < N; i++)
         cr_expect(th[i] >= -0.5 && th[i] <= 0.5, "theta[%d] = %g", i, th[i]);
     cr_expect(fabs(th[0] - 0.5) < 1e-12, "theta[0] = %.17g: pushed to the box by v = 5", th[0]);
+    bome_problem_free(p);
+}
+
+/* ---- AID-CG ------------------------------------------------------------------- */
+
+/* g(v, th) = 1/2 sum a_i (th_i - v_i)^2 + c/2 |th|^2, f = 1/2 |th - y|^2:
+ * H = diag(a + c) with three distinct eigenvalues, so three CG iterations
+ * solve H u = th_T - y exactly; d2g/dv dth = -diag(a), hence the
+ * hypergradient a (th_T - y) / (a + c). The answer: v = y (a + c) / a. */
+static const double A[N] = {1, 2, 4};
+
+static bome_node *g_aniso(bome_graph *G, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    bome_node *a = bome_const(G, BOME_VECTOR(N), A);
+    bome_node *d = bome_sub(G, x->theta[0], x->v[0]);
+    bome_node *fit = bome_scale(G, bome_sum(G, bome_mul(G, a, bome_mul(G, d, d))), 0.5);
+    return bome_add(G, fit, bome_scale(G, bome_sumsq(G, x->theta[0]), 0.5 * C));
+}
+
+static bome_problem *aniso_problem(bome_real *v, bome_real *th)
+{
+    bome_problem *p = bome_problem_new();
+    bome_problem_add_outer(p, "v", BOME_VECTOR(N), v);
+    bome_problem_add_inner(p, "theta", BOME_VECTOR(N), th);
+    bome_problem_set_objectives(p, f_fn, g_aniso, NULL);
+    return p;
+}
+
+static void aid_step_case(int cg_steps, double tol)
+{
+    bome_real v[N] = {0.3, 0.1, -0.2}, th[N] = {1.0, -0.5, 0.25};
+    bome_problem *p = aniso_problem(v, th);
+    bome_options o;
+    bome_options_default(&o);
+    o.method = BOME_METHOD_AID_CG;
+    o.cg_steps = cg_steps;
+    o.T = 4;
+    o.alpha = 0.1;
+    o.lr_outer = 0.3;
+    bome_solver *s = bome_solver_new(p, &o);
+    cr_assert(s && bome_solver_status(s) == BOME_OK, "%s", bome_solver_errmsg(s));
+    for (int step = 0; step < 3; step++) {
+        double want_v[N], want_th[N], F = 0;
+        for (int i = 0; i < N; i++) {
+            double t = th[i];
+            for (int k = 0; k < o.T; k++)
+                t -= o.alpha * (A[i] * (t - v[i]) + C * t);
+            want_th[i] = t;
+            want_v[i] = v[i] - o.lr_outer * A[i] * (t - Y[i]) / (A[i] + C);
+            F += 0.5 * (t - Y[i]) * (t - Y[i]);
+        }
+        bome_step_stats st;
+        cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
+        cr_expect(fabs(st.f - F) < 1e-12, "f %.17g vs %.17g", st.f, F);
+        for (int i = 0; i < N; i++) {
+            cr_expect(fabs(v[i] - want_v[i]) <= tol, "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
+            cr_expect(fabs(th[i] - want_th[i]) < 1e-12, "step %d theta[%d]", step, i);
+        }
+    }
+    bome_solver_free(s);
+    bome_problem_free(p);
+}
+
+Test(aid, exact_after_as_many_cg_steps_as_eigenvalues) { aid_step_case(3, 1e-12); }
+Test(aid, more_cg_steps_change_nothing) { aid_step_case(10, 1e-12); }
+
+/* One CG step is not the solve: the check above must be able to fail. */
+Test(aid, one_cg_step_is_not_the_solve)
+{
+    bome_real v[N] = {0.3, 0.1, -0.2}, th[N] = {1.0, -0.5, 0.25}, v3[N], th3[N];
+    memcpy(v3, v, sizeof v);
+    memcpy(th3, th, sizeof th);
+    for (int run = 0; run < 2; run++) {
+        bome_problem *p = run ? aniso_problem(v3, th3) : aniso_problem(v, th);
+        bome_options o;
+        bome_options_default(&o);
+        o.method = BOME_METHOD_AID_CG;
+        o.cg_steps = run ? 3 : 1;
+        o.max_steps = 1;
+        cr_assert_eq(bome_solve(p, &o, NULL), BOME_OK, "%s", bome_problem_errmsg(p));
+        bome_problem_free(p);
+    }
+    double diff = 0;
+    for (int i = 0; i < N; i++)
+        diff = fmax(diff, fabs(v[i] - v3[i]));
+    cr_expect_gt(diff, 1e-6);
+}
+
+Test(aid, converges_to_the_bilevel_answer)
+{
+    bome_real v[N] = {0}, th[N] = {0};
+    bome_problem *p = aniso_problem(v, th);
+    bome_options o;
+    bome_options_default(&o);
+    o.method = BOME_METHOD_AID_CG;
+    o.T = 5;
+    o.alpha = 0.15;
+    o.lr_outer = 0.5;
+    o.max_steps = 3000;
+    cr_assert_eq(bome_solve(p, &o, NULL), BOME_OK, "%s", bome_problem_errmsg(p));
+    for (int i = 0; i < N; i++)
+        cr_expect(fabs(v[i] - Y[i] * (A[i] + C) / A[i]) < 1e-6, "v[%d] = %.12g, want %.12g", i, v[i],
+                  Y[i] * (A[i] + C) / A[i]);
+    bome_problem_free(p);
+}
+
+Test(aid, cg_steps_must_be_positive)
+{
+    bome_real v[N] = {0}, th[N] = {0};
+    bome_problem *p = aniso_problem(v, th);
+    bome_options o;
+    bome_options_default(&o);
+    o.method = BOME_METHOD_AID_CG;
+    o.cg_steps = 0;
+    bome_solver *s = bome_solver_new(p, &o);
+    cr_assert_not_null(s);
+    cr_expect_eq(bome_solver_status(s), BOME_ERR_ARG);
+    cr_expect(strstr(bome_solver_errmsg(s), "cg_steps = 0"), "%s", bome_solver_errmsg(s));
+    bome_solver_free(s);
     bome_problem_free(p);
 }
