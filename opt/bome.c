@@ -366,7 +366,7 @@ int opt_inner_loop(bome_solver *s)
             size_t n = s->var[s->nv + j]->size;
             if (o->inner_momentum > 0) {
                 /* buf = d on the first step, as PyTorch's SGD does */
-                double mu = t || (o->inner_momentum_keep && s->inner_buf_live) ? o->inner_momentum : 0.0;
+                double mu = t || (o->inner_momentum_keep && o->method == BOME_METHOD_BOME && s->inner_buf_live) ? o->inner_momentum : 0.0;
                 for (size_t i = 0; i < n; i++) {
                     buf[i] = mu * buf[i] + d[i];
                     th[i] -= o->alpha * buf[i];

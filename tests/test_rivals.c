@@ -266,3 +266,24 @@ Test(aid, cg_steps_must_be_positive)
     bome_solver_free(s);
     bome_problem_free(p);
 }
+
+/* The rivals restart the inner momentum every step, as the reference's do:
+ * inner_momentum_keep changes nothing for them. */
+Test(aid, inner_momentum_keep_is_ignored)
+{
+    bome_real v[2][N], th[2][N];
+    for (int keep = 0; keep < 2; keep++) {
+        memcpy(v[keep], (bome_real[N]){0.3, 0.1, -0.2}, sizeof v[keep]);
+        memcpy(th[keep], (bome_real[N]){1.0, -0.5, 0.25}, sizeof th[keep]);
+        bome_problem *p = aniso_problem(v[keep], th[keep]);
+        bome_options o;
+        bome_options_default(&o);
+        o.method = BOME_METHOD_AID_CG;
+        o.inner_momentum = 0.5;
+        o.inner_momentum_keep = keep;
+        o.max_steps = 4;
+        cr_assert_eq(bome_solve(p, &o, NULL), BOME_OK, "%s", bome_problem_errmsg(p));
+        bome_problem_free(p);
+    }
+    cr_expect(memcmp(v[0], v[1], sizeof v[0]) == 0 && memcmp(th[0], th[1], sizeof th[0]) == 0);
+}

@@ -148,9 +148,9 @@ typedef struct bome_options {
     int inner_momentum_keep;/* 1: its buffer carries over from one outer step to
                              * the next, as in the released hyper-cleaning code
                              * (one inner optimizer for the whole run); 0: it
-                             * restarts at every outer step (0; ITD always
-                             * restarts it, as its unrolled loop starts at
-                             * zero momentum) */
+                             * restarts at every outer step (0; ITD and
+                             * AID-CG always restart it, as the reference's
+                             * implementations do) */
     int cg_steps;           /* AID-CG: conjugate-gradient iterations (10) */
     double eta;             /* (0.5) */
     bome_phi phi;           /* (BOME_PHI_GRAD) */
