@@ -66,7 +66,8 @@ static int check_options(bome_solver *s, const bome_options *o)
     for (size_t i = 0; i < sizeof unit / sizeof unit[0]; i++)
         if (!(unit[i].value >= 0 && unit[i].value < 1))
             return opt_fail(s, BOME_ERR_ARG, "options: %s = %g must be in [0, 1)", unit[i].name, unit[i].value);
-    if (o->method != BOME_METHOD_BOME && o->method != BOME_METHOD_ITD && o->method != BOME_METHOD_AID_CG)
+    if (o->method != BOME_METHOD_BOME && o->method != BOME_METHOD_ITD && o->method != BOME_METHOD_AID_CG &&
+        o->method != BOME_METHOD_BSG1)
         return opt_fail(s, BOME_ERR_ARG, "options: method = %d is not a bome_method", (int)o->method);
     if (o->method == BOME_METHOD_AID_CG && o->cg_steps < 1)
         return opt_fail(s, BOME_ERR_ARG, "options: cg_steps = %d; AID-CG needs at least one", o->cg_steps);
@@ -197,8 +198,10 @@ static int build_graphs(bome_solver *s)
     if (s->o.method != BOME_METHOD_BOME) {
         if (s->o.method == BOME_METHOD_ITD)
             opt_itd_build(s, data);
-        else
+        else if (s->o.method == BOME_METHOD_AID_CG)
             opt_aid_build(s, data);
+        else
+            opt_bsg_build(s, data);
         opt_zfree(s, data);
         opt_zfree(s, frozen);
         return s->status;
@@ -354,6 +357,8 @@ void opt_project(const opt_var *v, bome_real *x)
 int opt_inner_loop(bome_solver *s)
 {
     const bome_options *o = &s->o;
+    /* The rivals that differentiate the loop restart it, as the reference's do. */
+    bool keep = o->inner_momentum_keep && (o->method == BOME_METHOD_BOME || o->method == BOME_METHOD_BSG1);
     for (int j = 0; j < s->nt; j++)
         memcpy(bome_data(s->inner[j]), s->var[s->nv + j]->values, s->var[s->nv + j]->size * sizeof(bome_real));
     for (int t = 0; t < o->T; t++) {
@@ -366,7 +371,7 @@ int opt_inner_loop(bome_solver *s)
             size_t n = s->var[s->nv + j]->size;
             if (o->inner_momentum > 0) {
                 /* buf = d on the first step, as PyTorch's SGD does */
-                double mu = t || (o->inner_momentum_keep && o->method == BOME_METHOD_BOME && s->inner_buf_live) ? o->inner_momentum : 0.0;
+                double mu = t || (keep && s->inner_buf_live) ? o->inner_momentum : 0.0;
                 for (size_t i = 0; i < n; i++) {
                     buf[i] = mu * buf[i] + d[i];
                     th[i] -= o->alpha * buf[i];
@@ -394,7 +399,8 @@ static double dot_all(bome_node **a, bome_node **b, int n)
     return s;
 }
 
-/* x -= lr * update(d) with d = gf + lambda gq (gq may be NULL), then the box. */
+/* x -= lr * update(d) with d = gf + lambda gq (gf or gq may be NULL), then
+ * the box. */
 void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda)
 {
     const bome_options *o = &s->o;
@@ -402,7 +408,7 @@ void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_rea
     bome_real *x = v->values, *m1 = s->m1[k], *m2 = s->m2 ? s->m2[k] : NULL;
     double lr = k < s->nv ? o->lr_outer : o->lr_inner;
     size_t n = v->size;
-#define D(i) (gq ? gf[i] + lambda * gq[i] : gf[i])
+#define D(i) (!gq ? gf[i] : gf ? gf[i] + lambda * gq[i] : lambda * gq[i])
     if (o->update == BOME_UPDATE_SGD) {
         for (size_t i = 0; i < n; i++)
             x[i] -= lr * D(i);
@@ -499,8 +505,10 @@ int bome_solver_step(bome_solver *s, bome_step_stats *st)
     }
     bome_step_stats r = {0};
     r.step = s->steps + 1;
-    int rc = o->method == BOME_METHOD_ITD ? opt_itd_step(s, &r)
-             : o->method == BOME_METHOD_AID_CG ? opt_aid_step(s, &r) : bome_step(s, &r);
+    int rc = o->method == BOME_METHOD_ITD      ? opt_itd_step(s, &r)
+             : o->method == BOME_METHOD_AID_CG ? opt_aid_step(s, &r)
+             : o->method == BOME_METHOD_BSG1   ? opt_bsg_step(s, &r)
+                                               : bome_step(s, &r);
     if (rc)
         return rc;
     s->steps++;

@@ -80,8 +80,8 @@ bome_node *opt_build(bome_solver *s, const char *what, bome_objective_fn fn, con
 void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */
 void opt_zfree(bome_solver *s, void *p);
 void opt_project(const opt_var *v, bome_real *x);        /* onto v's box, if it has one */
-/* Variable k -= step(gf + lambda gq) by options.update (gq may be NULL), then
- * its box. */
+/* Variable k -= step(gf + lambda gq) by options.update (gf or gq may be
+ * NULL), then its box. */
 void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda);
 /* The iterate before an update, and the check after it: a non-finite value
  * restores the saved iterate and ends the run (BOME_ERR_NONFINITE). */
@@ -101,5 +101,9 @@ int opt_inner_loop(bome_solver *s);
 int opt_aid_build(bome_solver *s, bome_node **data);
 int opt_aid_step(bome_solver *s, bome_step_stats *r);
 void opt_aid_free(bome_solver *s);
+
+/* BSG-1 (bsg.c): the gradients at theta_T, and the step. */
+int opt_bsg_build(bome_solver *s, bome_node **data);
+int opt_bsg_step(bome_solver *s, bome_step_stats *r);
 
 #endif

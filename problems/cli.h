@@ -50,7 +50,7 @@ void cli_progress_end(cli_progress *p);
 double cli_now(void);
 
 /* JSON helpers: a number (null for NaN/inf), an escaped string. */
-/* "bome", "itd" or "aid-cg", as --method spells it. */
+/* "bome", "itd", "aid-cg" or "bsg-1", as --method spells it. */
 const char *cli_method_name(const bome_options *o);
 void cli_json_num(FILE *out, double x);
 void cli_json_str(FILE *out, const char *s);

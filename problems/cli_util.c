@@ -159,8 +159,10 @@ int cli_parse(cli_args *a, int argc, char **argv)
         a->o.method = BOME_METHOD_ITD;
     } else if (a->method && strcmp(a->method, "aid-cg") == 0) {
         a->o.method = BOME_METHOD_AID_CG;
+    } else if (a->method && strcmp(a->method, "bsg-1") == 0) {
+        a->o.method = BOME_METHOD_BSG1;
     } else if (a->method) {
-        fprintf(stderr, "bome: --method %s: expected bome, itd or aid-cg\n", a->method);
+        fprintf(stderr, "bome: --method %s: expected bome, itd, aid-cg or bsg-1\n", a->method);
         return 2;
     }
     return 0;
@@ -201,7 +203,12 @@ void cli_progress_end(cli_progress *p)
  * 0.90000000000000002. */
 const char *cli_method_name(const bome_options *o)
 {
-    return o->method == BOME_METHOD_ITD ? "itd" : o->method == BOME_METHOD_AID_CG ? "aid-cg" : "bome";
+    switch (o->method) {
+    case BOME_METHOD_ITD: return "itd";
+    case BOME_METHOD_AID_CG: return "aid-cg";
+    case BOME_METHOD_BSG1: return "bsg-1";
+    default: return "bome";
+    }
 }
 
 void cli_json_num(FILE *out, double x)

@@ -389,7 +389,8 @@ static int run(experiment *e, char *err, size_t errlen)
         printf("}\n");
     } else if (!rc) {
         long steps = bome_solver_steps(s);
-        const char *M = a->o.method == BOME_METHOD_ITD ? "ITD" : a->o.method == BOME_METHOD_AID_CG ? "AID-CG" : "BOME";
+        static const char *const names[] = {"BOME", "ITD", "AID-CG", "BSG-1"};
+        const char *M = names[a->o.method];
         printf("\nData hyper-cleaning on %s, %s model, %ld %s steps (T = %d)\n", a->data_dir, a->model, steps, M, a->o.T);
         printf("  %-44s %9s %9s\n", "", "test acc", "test loss");
         printf("  %-44s %9.4f %9.4f\n", "trained on noisy train + validation (start)", cmp[0][0], cmp[0][1]);

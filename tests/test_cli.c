@@ -51,7 +51,7 @@ Test(cli, errors_are_messages_and_codes)
     cr_expect(strstr(out, "--steps many"));
     cr_expect_eq(bome("run coreset --phi sometimes"), 2);
     cr_expect_eq(bome("run coreset --method sgd"), 2);
-    cr_expect(strstr(out, "expected bome, itd or aid-cg"), "%s", out);
+    cr_expect(strstr(out, "expected bome, itd, aid-cg or bsg-1"), "%s", out);
     cr_expect_eq(bome("run coreset --T 0"), 1);
     cr_expect(strstr(out, "T = 0"));
     cr_expect_eq(bome("run coreset --start 7"), 2);
@@ -81,6 +81,8 @@ Test(cli, itd_method)
     cr_assert_eq(bome("run nonsingleton --method itd --json"), 0, "%s", out);
     cr_expect(strstr(out, "\"method\": \"itd\""), "%s", out);
     cr_expect(strstr(out, "\"lambda\": 0"), "%s", out);
+    cr_assert_eq(bome("run coreset --method bsg-1 --steps 50 --json"), 0, "%s", out);
+    cr_expect(strstr(out, "\"method\": \"bsg-1\""), "%s", out);
     cr_assert_eq(bome("run ridge --method aid-cg --cg-steps 5 --json"), 0, "%s", out);
     cr_expect(strstr(out, "\"method\": \"aid-cg\""), "%s", out);
     /* a run that fails (singular H on the non-singleton toy) says so */

@@ -182,6 +182,7 @@ Test(alloc, momentum_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTU
 Test(alloc, adam_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_ADAM, 0, BOME_METHOD_BOME); }
 Test(alloc, itd_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTUM, 0.5, BOME_METHOD_ITD); }
 Test(alloc, aid_cg_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_ADAM, 0.5, BOME_METHOD_AID_CG); }
+Test(alloc, bsg1_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTUM, 0.5, BOME_METHOD_BSG1); }
 
 Test(alloc, failed_creation_frees_everything)
 {
@@ -479,3 +480,4 @@ Test(threads, same_result_as_one_thread) { threads_case(BOME_METHOD_BOME); }
 /* ITD's plan holds second-order nodes over the rows: tiled and threaded too. */
 Test(threads, itd_same_result_as_one_thread) { threads_case(BOME_METHOD_ITD); }
 Test(threads, aid_cg_same_result_as_one_thread) { threads_case(BOME_METHOD_AID_CG); }
+Test(threads, bsg1_same_result_as_one_thread) { threads_case(BOME_METHOD_BSG1); }

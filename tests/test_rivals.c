@@ -287,3 +287,44 @@ Test(aid, inner_momentum_keep_is_ignored)
     }
     cr_expect(memcmp(v[0], v[1], sizeof v[0]) == 0 && memcmp(th[0], th[1], sizeof th[0]) == 0);
 }
+
+/* ---- BSG-1 -------------------------------------------------------------------- */
+
+/* On the anisotropic quadratic, by hand: theta_T from T plain steps, then
+ * grad_theta f = theta_T - y, grad_theta g = a (theta_T - v) + c theta_T,
+ * grad_v g = -a (theta_T - v), and v -= lr * (-<gf, gg> / (|gg|^2 + eps)) grad_v g. */
+Test(bsg1, step_by_hand)
+{
+    bome_real v[N] = {0.3, 0.1, -0.2}, th[N] = {1.0, -0.5, 0.25};
+    bome_problem *p = aniso_problem(v, th);
+    bome_options o;
+    bome_options_default(&o);
+    o.method = BOME_METHOD_BSG1;
+    o.T = 3;
+    o.alpha = 0.1;
+    o.lr_outer = 0.4;
+    o.lambda_eps = 1e-4;
+    bome_solver *s = bome_solver_new(p, &o);
+    cr_assert(s && bome_solver_status(s) == BOME_OK, "%s", bome_solver_errmsg(s));
+    for (int step = 0; step < 3; step++) {
+        double t[N], fg = 0, gg = 0, want_v[N];
+        for (int i = 0; i < N; i++) {
+            t[i] = th[i];
+            for (int k = 0; k < o.T; k++)
+                t[i] -= o.alpha * (A[i] * (t[i] - v[i]) + C * t[i]);
+            double gt = A[i] * (t[i] - v[i]) + C * t[i];
+            fg += (t[i] - Y[i]) * gt;
+            gg += gt * gt;
+        }
+        for (int i = 0; i < N; i++)
+            want_v[i] = v[i] - o.lr_outer * (-fg / (gg + o.lambda_eps)) * (-A[i] * (t[i] - v[i]));
+        bome_step_stats st;
+        cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
+        for (int i = 0; i < N; i++) {
+            cr_expect(fabs(v[i] - want_v[i]) < 1e-12, "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
+            cr_expect(fabs(th[i] - t[i]) < 1e-12, "step %d theta[%d]", step, i);
+        }
+    }
+    bome_solver_free(s);
+    bome_problem_free(p);
+}

@@ -166,6 +166,17 @@ Test(toys, nonsingleton_aid_cg_fails)
     bome_case_nonsingleton.destroy(&r);
 }
 
+/* BSG-1's direction scales with grad_theta g, which is 0 at this toy's start
+ * (x1 = w = 0 solves the inner problem): it never moves. */
+Test(toys, nonsingleton_bsg1_stays_at_the_start)
+{
+    bome_case_run r;
+    run_method(&bome_case_nonsingleton, 0, 0, BOME_METHOD_BSG1, &r);
+    double d = bome_case_nonsingleton.error(&r);
+    cr_assert(fabs(d - sqrt(3.0)) < 1e-12, "distance %.17g, not the start's sqrt(3)", d);
+    bome_case_nonsingleton.destroy(&r);
+}
+
 /* On the coreset toy, whose inner solution is unique, the rivals get there too. */
 Test(toys, coreset_itd_and_aid_cg)
 {

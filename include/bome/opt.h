@@ -37,9 +37,9 @@
  * The same problem runs with the classic rivals: o.method = BOME_METHOD_ITD
  * unrolls the T inner steps in the graph and takes v's gradient through them;
  * BOME_METHOD_AID_CG differentiates implicitly at theta_T with Hessian-vector
- * products. Both are second order, built from the same f and g. On the
- * paper's non-singleton toy they stop away from the answer that BOME reaches
- * (tests/test_toys.c).
+ * products (both second order, built from the same f and g); BOME_METHOD_BSG1
+ * is first order. On the paper's non-singleton toy they stop away from the
+ * answer that BOME reaches (tests/test_toys.c).
  *
  * Builders are called more than once on one graph (for f, for g at theta,
  * for g at stop_gradient(theta_T), for g at the inner iterate; ITD once per
@@ -107,10 +107,13 @@ typedef enum bome_method {
     BOME_METHOD_ITD,      /* iterative differentiation: v's gradient through the T
                            * unrolled inner steps (second order, from the same
                            * f and g); theta then takes the inner loop's end */
-    BOME_METHOD_AID_CG    /* implicit differentiation at theta_T: grad_v f -
+    BOME_METHOD_AID_CG,   /* implicit differentiation at theta_T: grad_v f -
                            * d2g/dv dtheta H^-1 grad_theta f, H = d2g/dtheta2,
                            * the solve by cg_steps of conjugate gradients on
                            * Hessian-vector products; theta takes theta_T */
+    BOME_METHOD_BSG1      /* BSG-1, first order: at theta_T, v moves along
+                           * -(<grad_theta f, grad_theta g> / (|grad_theta g|^2 +
+                           * lambda_eps)) grad_v g; theta takes theta_T */
 } bome_method;
 
 typedef enum bome_update {
@@ -119,8 +122,9 @@ typedef enum bome_update {
     BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
 } bome_update;
 
-/* For ITD and AID-CG: f and g at (v_k, theta_T), grad_f_norm the norm of
- * v's hypergradient, kkt its square; q, lambda, phi and grad_q_norm are 0. */
+/* For ITD, AID-CG and BSG-1: f and g at (v_k, theta_T), grad_f_norm the
+ * norm of v's hypergradient, kkt its square; q, lambda, phi and grad_q_norm
+ * are 0. */
 typedef struct bome_step_stats {
     long step;          /* outer steps completed, from 1 */
     double f, g, q;     /* at (v_k, theta_k), before the step */
@@ -150,7 +154,7 @@ typedef struct bome_options {
                              * (one inner optimizer for the whole run); 0: it
                              * restarts at every outer step (0; ITD and
                              * AID-CG always restart it, as the reference's
-                             * implementations do) */
+                             * implementations do; BSG-1 keeps it like BOME) */
     int cg_steps;           /* AID-CG: conjugate-gradient iterations (10) */
     double eta;             /* (0.5) */
     bome_phi phi;           /* (BOME_PHI_GRAD) */
@@ -159,7 +163,8 @@ typedef struct bome_options {
     bome_update update;     /* outer update rule (BOME_UPDATE_SGD) */
     double momentum;        /* mu for BOME_UPDATE_MOMENTUM (0.9) */
     double adam_beta1, adam_beta2, adam_eps; /* (0.9, 0.999, 1e-8) */
-    double lambda_eps;      /* added to ||grad q||^2 in lambda's denominator (1e-8) */
+    double lambda_eps;      /* added to ||grad q||^2 in lambda's denominator, and
+                             * to ||grad_theta g||^2 in BSG-1's (1e-8) */
     long max_steps;         /* for bome_solve / bome_solver_run (1000) */
     double tol;             /* stop once the KKT residual is below it (0: never) */
     uint64_t seed;          /* for the refill rng (0) */
