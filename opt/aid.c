@@ -142,6 +142,13 @@ static double dot_blocks(const bome_solver *s, bome_real *const *x, bome_real *c
     return d;
 }
 
+static int nonfinite(bome_solver *s, const bome_step_stats *r, const char *what, double value)
+{
+    s->dead = true;
+    return opt_fail(s, BOME_ERR_NONFINITE, "step %ld: %s is %g; the variables hold the last finite iterate",
+                    r->step, what, value);
+}
+
 /* H u = b by conjugate gradients from u = 0, b = grad_theta f; stops early
  * once the residual vanishes. */
 static int solve(bome_solver *s, bome_step_stats *r)
@@ -154,6 +161,8 @@ static int solve(bome_solver *s, bome_step_stats *r)
         memcpy(a->p[j], a->r[j], n * sizeof(bome_real));
     }
     double rr = dot_blocks(s, a->r, a->r);
+    if (!isfinite(rr))
+        return nonfinite(s, r, "|grad_theta f|^2", rr);
     for (int k = 0; k < s->o.cg_steps && rr > 0; k++) {
         int rc = bome_plan_run(a->plan_hp);
         if (rc)
@@ -164,6 +173,8 @@ static int solve(bome_solver *s, bome_step_stats *r)
             for (size_t i = 0; i < s->var[s->nv + j]->size; i++)
                 pHp += a->p[j][i] * hp[i];
         }
+        if (!isfinite(pHp))
+            return nonfinite(s, r, "p'Hp", pHp);
         if (!(pHp > 0)) /* H is not positive along p: keep what CG has */
             break;
         double step = rr / pHp;
@@ -175,6 +186,8 @@ static int solve(bome_solver *s, bome_step_stats *r)
             }
         }
         double rr_next = dot_blocks(s, a->r, a->r);
+        if (!isfinite(rr_next))
+            return nonfinite(s, r, "the CG residual", rr_next);
         for (int j = 0; j < s->nt; j++)
             for (size_t i = 0; i < s->var[s->nv + j]->size; i++)
                 a->p[j][i] = a->r[j][i] + rr_next / rr * a->p[j][i];

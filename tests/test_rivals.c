@@ -328,3 +328,40 @@ Test(bsg1, step_by_hand)
     bome_solver_free(s);
     bome_problem_free(p);
 }
+
+/* sqrt(|theta|^2) at theta = 0 has a NaN gradient: AID-CG must stop with
+ * BOME_ERR_NONFINITE and leave v where it was, as the other methods do. */
+static bome_node *f_nan(bome_graph *G, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    bome_real one = 1;
+    bome_node *d = bome_sub(G, x->v[0], bome_const(G, BOME_VECTOR(1), &one));
+    return bome_add(G, bome_sumsq(G, d), bome_sqrt(G, bome_sumsq(G, x->theta[0])));
+}
+
+static bome_node *g_nan(bome_graph *G, const bome_vars *x, void *ctx)
+{
+    (void)ctx;
+    return bome_sumsq(G, bome_mul(G, x->theta[0], x->v[0]));
+}
+
+Test(aid, nan_gradient_stops_the_run)
+{
+    bome_method methods[3] = {BOME_METHOD_AID_CG, BOME_METHOD_ITD, BOME_METHOD_BSG1};
+    for (int m = 0; m < 3; m++) {
+        bome_real v[1] = {3}, th[1] = {0};
+        bome_problem *p = bome_problem_new();
+        bome_problem_add_outer(p, "v", BOME_VECTOR(1), v);
+        bome_problem_add_inner(p, "theta", BOME_VECTOR(1), th);
+        bome_problem_set_objectives(p, f_nan, g_nan, NULL);
+        bome_options o;
+        bome_options_default(&o);
+        o.method = methods[m];
+        o.max_steps = 5;
+        cr_expect_eq(bome_solve(p, &o, NULL), BOME_ERR_NONFINITE, "method %d", (int)methods[m]);
+        cr_expect(strstr(bome_problem_errmsg(p), "non-finite") || strstr(bome_problem_errmsg(p), "nan"),
+                  "method %d: %s", (int)methods[m], bome_problem_errmsg(p));
+        cr_expect_eq(v[0], 3, "method %d moved v to %g", (int)methods[m], v[0]);
+        bome_problem_free(p);
+    }
+}

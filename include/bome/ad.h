@@ -300,7 +300,9 @@ int bome_plan_tiled_rows(const bome_plan *p);
  * bits). Whole-matrix ops keep using the BLAS's own threads. While the
  * threads run, OpenBLAS (when it is the BLAS) is set to one thread of its
  * own and restored after: keep other BLAS callers in the process off it
- * meanwhile. BOME_ERR_ARG outside 1..BOME_MAX_THREADS.
+ * meanwhile. When several threads meet errors in one run, the status is the
+ * lowest-numbered thread's and the message the first one recorded, which
+ * may belong to another. BOME_ERR_ARG outside 1..BOME_MAX_THREADS.
  */
 #define BOME_MAX_THREADS 64
 int bome_graph_set_threads(bome_graph *g, int threads);

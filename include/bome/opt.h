@@ -110,7 +110,9 @@ typedef enum bome_method {
     BOME_METHOD_AID_CG,   /* implicit differentiation at theta_T: grad_v f -
                            * d2g/dv dtheta H^-1 grad_theta f, H = d2g/dtheta2,
                            * the solve by cg_steps of conjugate gradients on
-                           * Hessian-vector products; theta takes theta_T */
+                           * Hessian-vector products; theta takes theta_T.
+                           * The formula assumes theta_T inside any box on
+                           * theta: an active bound is not accounted for */
     BOME_METHOD_BSG1      /* BSG-1, first order: at theta_T, v moves along
                            * -(<grad_theta f, grad_theta g> / (|grad_theta g|^2 +
                            * lambda_eps)) grad_v g; theta takes theta_T */
@@ -159,7 +161,8 @@ typedef struct bome_options {
     double eta;             /* (0.5) */
     bome_phi phi;           /* (BOME_PHI_GRAD) */
     double lr_outer;        /* xi for v (0.05) */
-    double lr_inner;        /* xi for theta (0.05; ITD: unused) */
+    double lr_inner;        /* xi for theta (0.05; unused by ITD, AID-CG and BSG-1,
+                             * where theta takes theta_T) */
     bome_update update;     /* outer update rule (BOME_UPDATE_SGD) */
     double momentum;        /* mu for BOME_UPDATE_MOMENTUM (0.9) */
     double adam_beta1, adam_beta2, adam_eps; /* (0.9, 0.999, 1e-8) */
