@@ -145,7 +145,7 @@ static double dot_blocks(const bome_solver *s, bome_real *const *x, bome_real *c
 static int nonfinite(bome_solver *s, const bome_step_stats *r, const char *what, double value)
 {
     s->dead = true;
-    return opt_fail(s, BOME_ERR_NONFINITE, "step %ld: %s is %g; the variables hold the last finite iterate",
+    return opt_fail(s, BOME_ERR_NONFINITE, "step %ld: %s is non-finite (%g); the variables hold the last finite iterate",
                     r->step, what, value);
 }
 

@@ -178,7 +178,7 @@ static int run_case(const bome_case *c, cli_args *a)
         }
         printf("}}\n");
     } else if (!a->quiet && bome_solver_steps(s) > 0) {
-        printf("%s: %ld BOME steps in %.3f s (%.2f us/step)\n", c->name, bome_solver_steps(s), seconds,
+        printf("%s: %ld %s steps in %.3f s (%.2f us/step)\n", c->name, bome_solver_steps(s), cli_method_name(&a->o), seconds,
                1e6 * seconds / (double)(bome_solver_steps(s) ? bome_solver_steps(s) : 1));
         printf("  f = %.6g  q = %.3g  lambda = %.3g  KKT residual = %.3g\n", last.f, last.q, last.lambda, last.kkt);
         for (int i = 0; i < r.n_show; i++) {
