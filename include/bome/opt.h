@@ -169,7 +169,8 @@ typedef struct bome_options {
     double lambda_eps;      /* added to ||grad q||^2 in lambda's denominator, and
                              * to ||grad_theta g||^2 in BSG-1's (1e-8) */
     long max_steps;         /* for bome_solve / bome_solver_run (1000) */
-    double tol;             /* stop once the KKT residual is below it (0: never) */
+    double tol;             /* stop once the KKT residual (the rivals: the squared
+                             * hypergradient) is below it (0: never) */
     uint64_t seed;          /* for the refill rng (0) */
     bome_step_fn on_step;
     void *on_step_ud;
