@@ -230,7 +230,5 @@ int opt_aid_step(bome_solver *s, bome_step_stats *r)
     opt_save_iterate(s);
     for (int k = 0; k < s->nv; k++)
         opt_apply_update(s, k, a->hv[k], NULL, 0.0);
-    for (int j = 0; j < s->nt; j++) /* theta_{k+1} = theta_T */
-        memcpy(s->var[s->nv + j]->values, bome_data(s->inner[j]), s->var[s->nv + j]->size * sizeof(bome_real));
-    return opt_check_iterate(s, r);
+    return opt_take_theta_T(s, r);
 }

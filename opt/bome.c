@@ -490,6 +490,13 @@ int opt_check_iterate(bome_solver *s, const bome_step_stats *r)
                     r->step, r->lambda);
 }
 
+int opt_take_theta_T(bome_solver *s, const bome_step_stats *r)
+{
+    for (int j = 0; j < s->nt; j++)
+        memcpy(s->var[s->nv + j]->values, bome_data(s->inner[j]), s->var[s->nv + j]->size * sizeof(bome_real));
+    return opt_check_iterate(s, r);
+}
+
 int bome_solver_step(bome_solver *s, bome_step_stats *st)
 {
     if (!s)

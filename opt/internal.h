@@ -87,6 +87,9 @@ void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_rea
  * restores the saved iterate and ends the run (BOME_ERR_NONFINITE). */
 void opt_save_iterate(bome_solver *s);
 int opt_check_iterate(bome_solver *s, const bome_step_stats *r);
+/* The rivals' end of a step: theta_{k+1} = theta_T (s->inner's values, as
+ * the reference's ITD, AID and BSG-1 do), then opt_check_iterate. */
+int opt_take_theta_T(bome_solver *s, const bome_step_stats *r);
 
 /* ITD (itd.c): the graph of T unrolled inner steps and the hypergradient
  * through them; one outer step, filling what it can of the statistics. */
