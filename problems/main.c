@@ -49,7 +49,7 @@ static void run_usage(FILE *out)
           "  --start K            starting point, where the paper has several (coreset: 0-2)\n"
           "output:\n"
           "  --csv FILE           one row per step (per logged step for hyperclean)\n"
-          "  --dot FILE           the graph BOME built from f and g, in Graphviz DOT (toys)\n"
+          "  --dot FILE           the graph the method built from f and g, in Graphviz DOT (toys)\n"
           "  --json               one JSON object on stdout at the end\n"
           "  --quiet              no progress bar (it is drawn only on a terminal anyway)\n"
           "hyperclean only:\n"
