@@ -142,13 +142,6 @@ static double dot_blocks(const bome_solver *s, bome_real *const *x, bome_real *c
     return d;
 }
 
-static int nonfinite(bome_solver *s, const bome_step_stats *r, const char *what, double value)
-{
-    s->dead = true;
-    return opt_fail(s, BOME_ERR_NONFINITE, "step %ld: %s is non-finite (%g); the variables hold the last finite iterate",
-                    r->step, what, value);
-}
-
 /* H u = b by conjugate gradients from u = 0, b = grad_theta f; stops early
  * once the residual vanishes. */
 static int solve(bome_solver *s, bome_step_stats *r)
@@ -162,7 +155,7 @@ static int solve(bome_solver *s, bome_step_stats *r)
     }
     double rr = dot_blocks(s, a->r, a->r);
     if (!isfinite(rr))
-        return nonfinite(s, r, "|grad_theta f|^2", rr);
+        return opt_stop_nonfinite(s, r, "|grad_theta f|^2", rr);
     for (int k = 0; k < s->o.cg_steps && rr > 0; k++) {
         int rc = bome_plan_run(a->plan_hp);
         if (rc)
@@ -174,7 +167,7 @@ static int solve(bome_solver *s, bome_step_stats *r)
                 pHp += a->p[j][i] * hp[i];
         }
         if (!isfinite(pHp))
-            return nonfinite(s, r, "p'Hp", pHp);
+            return opt_stop_nonfinite(s, r, "p'Hp", pHp);
         if (!(pHp > 0)) /* H is not positive along p: keep what CG has */
             break;
         double step = rr / pHp;
@@ -187,7 +180,7 @@ static int solve(bome_solver *s, bome_step_stats *r)
         }
         double rr_next = dot_blocks(s, a->r, a->r);
         if (!isfinite(rr_next))
-            return nonfinite(s, r, "the CG residual", rr_next);
+            return opt_stop_nonfinite(s, r, "the CG residual", rr_next);
         for (int j = 0; j < s->nt; j++)
             for (size_t i = 0; i < s->var[s->nv + j]->size; i++)
                 a->p[j][i] = a->r[j][i] + rr_next / rr * a->p[j][i];
@@ -202,14 +195,15 @@ int opt_aid_step(bome_solver *s, bome_step_stats *r)
     int rc = opt_inner_loop(s);
     if (!rc && (rc = bome_plan_run(a->plan_grads)))
         opt_fail(s, rc, "step %ld: %s", r->step, bome_graph_errmsg(s->g));
-    if (!rc)
-        rc = solve(s, r);
+    if (rc)
+        return rc;
+    r->f = bome_value(s->f); /* before the solve, whose errors name them */
+    r->g = bome_value(s->gk);
+    rc = solve(s, r);
     if (!rc && (rc = bome_plan_run(a->plan_mixed)))
         opt_fail(s, rc, "step %ld: %s", r->step, bome_graph_errmsg(s->g));
     if (rc)
         return rc;
-    r->f = bome_value(s->f);
-    r->g = bome_value(s->gk);
     double hh = 0;
     for (int k = 0; k < s->nv; k++) {
         const bome_real *gv = bome_data(s->gf[k]), *m = bome_data(a->mixed[k]);
@@ -220,13 +214,8 @@ int opt_aid_step(bome_solver *s, bome_step_stats *r)
     }
     r->grad_f_norm = sqrt(hh);
     r->kkt = hh;
-    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(hh)) {
-        s->dead = true;
-        return opt_fail(s, BOME_ERR_NONFINITE,
-                        "step %ld: non-finite value (f = %g, g = %g, |hypergradient|^2 = %g); the variables hold "
-                        "the last finite iterate",
-                        r->step, r->f, r->g, hh);
-    }
+    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(hh))
+        return opt_stop_nonfinite(s, r, "|hypergradient|^2", hh);
     opt_save_iterate(s);
     for (int k = 0; k < s->nv; k++)
         opt_apply_update(s, k, a->hv[k], NULL, 0.0);

@@ -432,10 +432,8 @@ void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_rea
     opt_project(v, x);
 }
 
-/* BOME's outer step: the inner loop, the outer plan, lambda, the update. */
-static int bome_step(bome_solver *s, bome_step_stats *r)
+int opt_inner_then_outer(bome_solver *s, bome_step_stats *r)
 {
-    const bome_options *o = &s->o;
     int rc = opt_inner_loop(s);
     if (!rc && (rc = bome_plan_run(s->plan_outer)))
         opt_fail(s, rc, "step %ld: %s", r->step, bome_graph_errmsg(s->g));
@@ -443,6 +441,24 @@ static int bome_step(bome_solver *s, bome_step_stats *r)
         return rc;
     r->f = bome_value(s->f);
     r->g = bome_value(s->gk);
+    return BOME_OK;
+}
+
+int opt_stop_nonfinite(bome_solver *s, const bome_step_stats *r, const char *what, double value)
+{
+    s->dead = true;
+    return opt_fail(s, BOME_ERR_NONFINITE,
+                    "step %ld: non-finite value (f = %g, g = %g, %s = %g); the variables hold the last finite iterate",
+                    r->step, r->f, r->g, what, value);
+}
+
+/* BOME's outer step: the inner loop, the outer plan, lambda, the update. */
+static int bome_step(bome_solver *s, bome_step_stats *r)
+{
+    const bome_options *o = &s->o;
+    int rc = opt_inner_then_outer(s, r);
+    if (rc)
+        return rc;
     r->q = bome_value(s->q);
     double fq = dot_all(s->gf, s->gq, s->nk), ff = dot_all(s->gf, s->gf, s->nk), qq = dot_all(s->gq, s->gq, s->nk);
     r->phi = o->eta * (o->phi == BOME_PHI_GRAD ? qq : r->q);

@@ -48,13 +48,9 @@ int opt_bsg_build(bome_solver *s, bome_node **data)
 
 int opt_bsg_step(bome_solver *s, bome_step_stats *r)
 {
-    int rc = opt_inner_loop(s);
-    if (!rc && (rc = bome_plan_run(s->plan_outer)))
-        opt_fail(s, rc, "step %ld: %s", r->step, bome_graph_errmsg(s->g));
+    int rc = opt_inner_then_outer(s, r);
     if (rc)
         return rc;
-    r->f = bome_value(s->f);
-    r->g = bome_value(s->gk);
     double fg = 0, gg = 0, vv = 0;
     for (int j = 0; j < s->nt; j++) {
         const bome_real *a = bome_data(s->gf[s->nv + j]), *b = bome_data(s->gq[s->nv + j]);
@@ -71,13 +67,8 @@ int opt_bsg_step(bome_solver *s, bome_step_stats *r)
     }
     r->grad_f_norm = fabs(scale) * sqrt(vv);
     r->kkt = r->grad_f_norm * r->grad_f_norm;
-    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(scale) || !isfinite(vv)) {
-        s->dead = true;
-        return opt_fail(s, BOME_ERR_NONFINITE,
-                        "step %ld: non-finite value (f = %g, g = %g, <grad f, grad g> = %g, |grad g|^2 = %g); the "
-                        "variables hold the last finite iterate",
-                        r->step, r->f, r->g, fg, gg);
-    }
+    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(scale) || !isfinite(vv))
+        return opt_stop_nonfinite(s, r, "<grad_theta f, grad_theta g> / |grad_theta g|^2", scale);
     opt_save_iterate(s);
     for (int k = 0; k < s->nv; k++)
         opt_apply_update(s, k, NULL, bome_data(s->gq[k]), scale);

@@ -87,6 +87,10 @@ void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_rea
  * restores the saved iterate and ends the run (BOME_ERR_NONFINITE). */
 void opt_save_iterate(bome_solver *s);
 int opt_check_iterate(bome_solver *s, const bome_step_stats *r);
+/* opt_inner_loop, then plan_outer, with f and g into r (BOME, BSG-1). */
+int opt_inner_then_outer(bome_solver *s, bome_step_stats *r);
+/* Ends the run on a non-finite value, naming f, g and what else was. */
+int opt_stop_nonfinite(bome_solver *s, const bome_step_stats *r, const char *what, double value);
 /* The rivals' end of a step: theta_{k+1} = theta_T (s->inner's values, as
  * the reference's ITD, AID and BSG-1 do), then opt_check_iterate. */
 int opt_take_theta_T(bome_solver *s, const bome_step_stats *r);

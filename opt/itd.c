@@ -90,13 +90,8 @@ int opt_itd_step(bome_solver *s, bome_step_stats *r)
         for (size_t i = 0; i < s->var[s->nv + j]->size; i++)
             finite = finite && isfinite(th[i]);
     }
-    if (!finite) {
-        s->dead = true;
-        return opt_fail(s, BOME_ERR_NONFINITE,
-                        "step %ld: non-finite value (f = %g, g = %g, |hypergradient|^2 = %g, or theta_T); the "
-                        "variables hold the last finite iterate",
-                        r->step, r->f, r->g, hh);
-    }
+    if (!finite)
+        return opt_stop_nonfinite(s, r, "|hypergradient|^2 (or theta_T)", hh);
     opt_save_iterate(s);
     for (int k = 0; k < s->nv; k++)
         opt_apply_update(s, k, bome_data(s->gf[k]), NULL, 0.0);
