@@ -13,6 +13,8 @@
  *               split into 64-row panels, and the rows in blocks of 64 with
  *               logits, softmax and dW fused per block (the calls of the
  *               engine's row-tiled plans); the one with opt's calls is marked.
+ *   rivals      the same hyper-cleaning step by BOME, ITD, AID-CG and BSG-1, each
+ *               through bome_solver_step as the CLI runs it: medians, ratios.
  *   bandwidth   streaming read bandwidth (sum of a 1 GiB double array) and the
  *               floor it puts under a hyper-cleaning step.
  *
@@ -32,7 +34,7 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: bench_bome [--reps N] [--only coreset|hyperclean|bandwidth] [--rows N]\n"
+            "usage: bench_bome [--reps N] [--only coreset|hyperclean|rivals|bandwidth] [--rows N]\n"
             "                  [--data synthetic|fmnist] [--data-dir DIR] [--steps N] [--bw-mib N]\n"
             "                  [--warm N] [--block N] [--nodes]\n"
             "\n"
@@ -45,6 +47,9 @@ static void usage(FILE *out)
             "              run untiled), the same in 64-row panels, and blocks of 64 rows with\n"
             "              logits, softmax and dW fused (opt's calls when its plans run\n"
             "              row-tiled); checks first that all sides agree after 3 steps\n"
+            "  rivals      the same hyper-cleaning step by BOME, ITD, AID-CG and BSG-1, each\n"
+            "              through bome_solver_step with the CLI's inner momentum 0.9:\n"
+            "              medians and ratios to BOME\n"
             "  bandwidth   streaming read bandwidth and the floor it puts under a step\n"
             "              (runs with hyperclean too)\n"
             "\n"
@@ -107,8 +112,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (o.only && strcmp(o.only, "coreset") && strcmp(o.only, "hyperclean") && strcmp(o.only, "bandwidth")) {
-        fprintf(stderr, "bench_bome: unknown case '%s' (coreset, hyperclean, bandwidth)\n", o.only);
+    if (o.only && strcmp(o.only, "coreset") && strcmp(o.only, "hyperclean") && strcmp(o.only, "rivals") &&
+        strcmp(o.only, "bandwidth")) {
+        fprintf(stderr, "bench_bome: unknown case '%s' (coreset, hyperclean, rivals, bandwidth)\n", o.only);
         return 2;
     }
     if (strcmp(o.data, "synthetic") && strcmp(o.data, "fmnist")) {
@@ -133,5 +139,7 @@ int main(int argc, char **argv)
         bench_case_bandwidth(&o, &bw);
     if (!o.only || !strcmp(o.only, "hyperclean"))
         ok &= bench_case_hyperclean(&o, &bw);
+    if (!o.nodes && (!o.only || !strcmp(o.only, "rivals")))
+        ok &= bench_case_rivals(&o);
     return ok ? 0 : 1;
 }

@@ -6,6 +6,9 @@
 #define BOME_BENCH_H
 
 #include "data.h" /* problems/: bome_hc_data, the Fashion-MNIST loader's result */
+#include "hc_model.h" /* problems/: the product's hyper-cleaning model */
+
+#include <bome/opt.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -73,6 +76,17 @@ typedef struct hand {
     long steps;
 } hand;
 
+/* The product's side: hyper-cleaning through opt (bome_solver_step) with the
+ * settings above, by the given method; inner_momentum is kept across outer
+ * steps (the CLI's 0.9; 0 for the hand-written comparison, which has none). */
+typedef struct opt_side {
+    hc_model model;
+    double *v;
+    bome_problem *p;
+    bome_solver *s;
+    bome_step_stats st;
+} opt_side;
+
 /* bome_coreset.c */
 bool bench_case_coreset(const options *o);
 
@@ -81,6 +95,13 @@ void bench_case_bandwidth(const options *o, bw_result *res);
 
 /* bome_hyperclean.c (bw: the floors, when measured) */
 bool bench_case_hyperclean(const options *o, const bw_result *bw);
+
+bool bench_opt_side_new(opt_side *o, const hc_data *D, bome_method method, double inner_momentum);
+bool bench_opt_side_step(opt_side *o);
+void bench_opt_side_free(opt_side *o);
+
+/* bome_rivals.c: one outer step of each method on the same data, interleaved */
+bool bench_case_rivals(const options *o);
 
 /* bome_hcdata.c: the data and the warm start, the same start for every side */
 bool bench_hc_load(const options *o, hc_data *D);

@@ -33,15 +33,7 @@ static bome_node *hcb_f(bome_graph *g, const bome_vars *x, void *ctx)
     return bome_cross_entropy(g, hc_logits(g, m, x->theta, x->data[2]), x->data[3]);
 }
 
-typedef struct opt_side {
-    hc_model model;
-    double *v;
-    bome_problem *p;
-    bome_solver *s;
-    bome_step_stats st;
-} opt_side;
-
-static bool opt_side_new(opt_side *o, const hc_data *D)
+bool bench_opt_side_new(opt_side *o, const hc_data *D, bome_method method, double inner_momentum)
 {
     memset(o, 0, sizeof *o);
     if (hc_model_init(&o->model, false, D->d, 0, D->k, 0))
@@ -69,6 +61,9 @@ static bool opt_side_new(opt_side *o, const hc_data *D)
     opt.phi = BOME_PHI_VALUE;
     opt.eta = HC_ETA;
     opt.threads = bench_blas_threads(); /* row threads, as the blocked hand-written side */
+    opt.method = method;
+    opt.inner_momentum = inner_momentum;
+    opt.inner_momentum_keep = 1;
     o->s = bome_solver_new(p, &opt);
     if (!o->s || bome_solver_status(o->s)) {
         fprintf(stderr, "bench_bome: hyperclean solver: %s\n",
@@ -78,7 +73,7 @@ static bool opt_side_new(opt_side *o, const hc_data *D)
     return true;
 }
 
-static bool opt_side_step(opt_side *o)
+bool bench_opt_side_step(opt_side *o)
 {
     int rc = bome_solver_step(o->s, &o->st);
     if (rc)
@@ -86,7 +81,7 @@ static bool opt_side_step(opt_side *o)
     return rc == 0;
 }
 
-static void opt_side_free(opt_side *o)
+void bench_opt_side_free(opt_side *o)
 {
     bome_solver_free(o->s);
     bome_problem_free(o->p);
@@ -286,8 +281,8 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
     opt_side os;
     hand hs[MAX_SIDES]; /* [0] unused: opt */
     double *t[MAX_SIDES] = {NULL};
-    if (!opt_side_new(&os, &D)) {
-        opt_side_free(&os);
+    if (!bench_opt_side_new(&os, &D, BOME_METHOD_BOME, 0.0)) {
+        bench_opt_side_free(&os);
         bench_hc_unload(&D);
         return false;
     }
@@ -305,7 +300,7 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
     /* Agreement: 3 outer steps from the same start. */
     bool ok = true;
     for (int s = 0; s < 3 && ok; s++) {
-        ok = opt_side_step(&os);
+        ok = bench_opt_side_step(&os);
         for (int i = 1; i < ns; i++)
             bench_hand_step(&hs[i]);
     }
@@ -336,7 +331,7 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
             int which = (j + r) % ns; /* rotate who goes first */
             double ts = bench_now();
             if (which == 0)
-                ok = opt_side_step(&os);
+                ok = bench_opt_side_step(&os);
             else
                 bench_hand_step(&hs[which]);
             t[which][r] = bench_now() - ts;
@@ -411,7 +406,7 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
 out_t:
     for (int i = 0; i < MAX_SIDES; i++)
         free(t[i]);
-    opt_side_free(&os);
+    bench_opt_side_free(&os);
     for (int i = 1; i < ns; i++)
         bench_hand_free(&hs[i]);
     bench_hc_unload(&D);

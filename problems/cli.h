@@ -27,6 +27,7 @@ typedef struct cli_args {
     double warm_lr;
     bool no_cache;
     bool no_plot;
+    const char *save_v_path; /* the learned weights, one CSV row per example */
     int threads;
     bome_hc_sizes sizes;    /* train, validation, held-out, corrupted */
 } cli_args;

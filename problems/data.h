@@ -85,6 +85,7 @@ typedef struct bome_hc_data {
     int32_t *y_train_true; /* the original labels */
     int32_t *y_val, *y_held, *y_test;
     unsigned char *clean; /* clean[i] = (y_train[i] == y_train_true[i]) */
+    int32_t *train_index; /* train row i is image train_index[i] of the IDX file */
 } bome_hc_data;
 
 /* The paper's sizes: 50000 train, 5000 validation, 5000 held-out, 25000

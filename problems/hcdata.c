@@ -152,8 +152,10 @@ static int alloc_out(bome_hc_data *o)
     o->y_held = malloc(sizeof(int32_t) * (size_t)o->n_held);
     o->y_test = malloc(sizeof(int32_t) * (size_t)o->n_test);
     o->clean = malloc((size_t)o->n_train);
+    o->train_index = malloc(sizeof(int32_t) * (size_t)o->n_train);
     return o->x_train && o->x_val && o->x_held && o->x_test && o->y_train &&
-           o->y_train_true && o->y_val && o->y_held && o->y_test && o->clean;
+           o->y_train_true && o->y_val && o->y_held && o->y_test && o->clean &&
+           o->train_index;
 }
 
 /* Replaces n_corrupt distinct train labels by uniform classes. */
@@ -253,6 +255,7 @@ int bome_hc_data_load(const char *dir, uint64_t seed, bome_hc_sizes sizes,
     if (!alloc_out(out))
         goto nomem;
     take(&tr, perm, out->n_train, out->d, lut, out->x_train, out->y_train_true);
+    memcpy(out->train_index, perm, sizeof(int32_t) * (size_t)out->n_train);
     take(&tr, perm + out->n_train, out->n_val, out->d, lut, out->x_val,
          out->y_val);
     take(&tr, perm + out->n_train + out->n_val, out->n_held, out->d, lut,
@@ -291,5 +294,6 @@ void bome_hc_data_free(bome_hc_data *d)
     free(d->y_held);
     free(d->y_test);
     free(d->clean);
+    free(d->train_index);
     memset(d, 0, sizeof *d);
 }

@@ -91,6 +91,7 @@ typedef struct experiment {
     hc_model model;
     hc_eval *test, *held;
     FILE *csv;
+    FILE *vfile; /* --save-v, opened before the run so that a bad path fails at once */
     cli_progress bar;
     double eval_seconds;
     long logged;
@@ -247,6 +248,24 @@ static void plot(experiment *e, const char *csv, const char *png)
         fprintf(stderr, "gnuplot failed: no plot\n");
 }
 
+/* --save-v: a row per training example, in the order of v */
+static int save_v(experiment *e, const bome_real *v, char *err, size_t errlen)
+{
+    const bome_hc_data *d = &e->data;
+    fputs("index,v,label,clean\n", e->vfile);
+    for (int i = 0; i < d->n_train; i++)
+        fprintf(e->vfile, "%d,%.17g,%d,%d\n", (int)d->train_index[i], (double)v[i], (int)d->y_train[i],
+                (int)d->clean[i]);
+    int bad = ferror(e->vfile);
+    bad |= fclose(e->vfile);
+    e->vfile = NULL;
+    if (bad) {
+        snprintf(err, errlen, "writing %.900s failed: %s", e->a->save_v_path, strerror(errno));
+        return BOME_ERR_IO;
+    }
+    return 0;
+}
+
 static int make_dirs(const char *out_dir, char *err, size_t errlen)
 {
     char path[4096];
@@ -273,6 +292,10 @@ static int run(experiment *e, char *err, size_t errlen)
     int rc = make_dirs(a->out_dir, err, errlen);
     if (rc)
         return rc;
+    if (a->save_v_path && !(e->vfile = fopen(a->save_v_path, "w"))) {
+        snprintf(err, errlen, "--save-v: cannot write %.900s: %s", a->save_v_path, strerror(errno));
+        return BOME_ERR_IO;
+    }
     double t0 = cli_now();
     if ((rc = bome_hc_data_load(a->data_dir, a->o.seed, a->sizes, &e->data, err, errlen)))
         return BOME_ERR_IO;
@@ -364,6 +387,8 @@ static int run(experiment *e, char *err, size_t errlen)
     if (e->csv)
         fclose(e->csv);
     e->csv = NULL;
+    if (!rc && e->vfile)
+        rc = save_v(e, v, err, errlen);
     if (!rc && !a->no_plot)
         plot(e, csv, png);
 
@@ -386,6 +411,10 @@ static int run(experiment *e, char *err, size_t errlen)
         }
         printf(", \"csv\": ");
         cli_json_str(stdout, csv);
+        if (a->save_v_path) {
+            printf(", \"v_file\": ");
+            cli_json_str(stdout, a->save_v_path);
+        }
         printf("}\n");
     } else if (!rc) {
         long steps = bome_solver_steps(s);
@@ -407,6 +436,8 @@ static int run(experiment *e, char *err, size_t errlen)
         printf("  %s time: %.1f s, %.3f s per outer step (evaluation excluded: %.1f s)\n", M, last.total_seconds,
                last.total_seconds / (double)(steps ? steps : 1), e->eval_seconds);
         printf("  per-step CSV: %s\n", csv);
+        if (a->save_v_path)
+            printf("  learned weights v: %s\n", a->save_v_path);
         if (!a->no_plot && access(png, R_OK) == 0)
             printf("  plot: %s\n", png);
     }
@@ -428,6 +459,8 @@ int hyperclean_main(cli_args *a)
     int rc = run(&e, err, sizeof err);
     if (rc)
         fprintf(stderr, "bome: hyperclean: %s\n", err[0] ? err : bome_status_str(rc));
+    if (e.vfile)
+        fclose(e.vfile);
     hc_eval_free(e.test);
     hc_eval_free(e.held);
     hc_model_free(&e.model);

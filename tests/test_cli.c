@@ -232,3 +232,63 @@ Test(cli, hyperclean_end_to_end, .timeout = 120)
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
 }
+
+/* --save-v: a row per training example, traceable to its image in the IDX
+ * file: the synthetic set's label is its index mod 10, so "clean" must say
+ * exactly whether the row's label is index % 10. */
+Test(cli, hyperclean_save_v, .timeout = 120)
+{
+    char dir[] = "/tmp/bome-hcv-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    write_set(dir, "train", 600, 8);
+    write_set(dir, "t10k", 200, 8);
+    char args[1024];
+    snprintf(args, sizeof args,
+             "run hyperclean --data-dir %s --out-dir %s/out --sizes 400,100,100,200 --warm-steps 10 --steps 20 "
+             "--eval-every 5 --no-plot --threads 1 --save-v %s/v.csv",
+             dir, dir, dir);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(strstr(out, "learned weights v: "), "%s", out);
+    char path[600];
+    snprintf(path, sizeof path, "%s/v.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s was not written", path);
+    char line[256];
+    cr_assert(fgets(line, sizeof line, f));
+    cr_expect_str_eq(line, "index,v,label,clean\n");
+    static unsigned char seen[600];
+    memset(seen, 0, sizeof seen);
+    int rows = 0, clean_rows = 0, moved = 0;
+    while (fgets(line, sizeof line, f)) {
+        int index, label, clean;
+        double v;
+        cr_assert_eq(sscanf(line, "%d,%lf,%d,%d", &index, &v, &label, &clean), 4, "row '%s'", line);
+        cr_assert(index >= 0 && index < 600, "index %d", index);
+        cr_expect(!seen[index], "image %d appears twice", index);
+        seen[index] = 1;
+        cr_expect(v >= 0.0 && v <= 1.0, "v %g outside [0, 1]", v);
+        cr_expect(label >= 0 && label < 10);
+        cr_expect_eq(clean, label == index % 10, "row '%s': clean disagrees with the original label", line);
+        clean_rows += clean;
+        moved += v != 0.5;
+        rows++;
+    }
+    fclose(f);
+    cr_expect_eq(rows, 400);
+    cr_expect(clean_rows >= 200 && clean_rows < 400, "%d clean rows: 200 labels were redrawn", clean_rows);
+    /* lambda is 0 for the first steps here (f and q agree), then v moves */
+    cr_expect(moved > 0, "20 BOME steps left every weight at its start");
+
+    /* A path that cannot be written fails before any training, naming it. */
+    snprintf(args, sizeof args,
+             "run hyperclean --data-dir %s --out-dir %s/out --sizes 400,100,100,200 --warm-steps 10 --steps 3 "
+             "--no-plot --threads 1 --save-v %s/no-such-dir/v.csv",
+             dir, dir, dir);
+    cr_expect_eq(bome(args), 1, "%s", out);
+    cr_expect(strstr(out, "--save-v: cannot write") && strstr(out, "no-such-dir/v.csv"), "%s", out);
+    cr_expect(!strstr(out, "warm start"), "it trained before failing: %s", out);
+
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}

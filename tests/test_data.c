@@ -265,6 +265,8 @@ static void check_protocol(const bome_hc_data *d, int n_file, uint64_t seed, int
     for (int s = 0; s < 3; s++)
         for (int i = 0; i < ns[s]; i++, k++)
             cr_assert(id_of(xs[s] + 4 * i) == perm[k] && ys[s][i] == lab_of(perm[k]));
+    for (int i = 0; i < d->n_train; i++) /* what --save-v writes: train row -> image of the file */
+        cr_assert_eq(d->train_index[i], perm[i], "train row %d", i);
     for (int i = 0; i < d->n_test; i++)
         cr_assert(id_of(d->x_test + 4 * i) == 40000 + i && d->y_test[i] == lab_of(40000 + i));
     for (int i = 0; i < d->n_train; i++)
