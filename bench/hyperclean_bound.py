@@ -5,7 +5,7 @@ The bilevel problem picks v, then theta = argmin_theta g(v, theta) with
 g = mean_i v_i CE_i(train) + l2 |theta|^2. Give it the best v there could be,
 the clean mask (v_i = 1 where the label survived corruption, 0 elsewhere),
 solve the inner problem to convergence (L-BFGS, float64) and report the test
-accuracy of that theta. A solver that finds the exact solution of the problem
+accuracy of that theta, and f, the validation loss the outer level minimizes. A solver that finds the exact solution of the problem
 as posed cannot beat this by cleaning better; it can differ only where its
 theta is not the inner minimizer (early stopping, the validation set's pull
 on theta in BOME's step).
@@ -93,22 +93,24 @@ class BomeRng:
             perm[i - 1], perm[j] = perm[j], perm[i - 1]
 
 
-def split(seed, x, y, xt, yt, n_train=50000, n_noisy=25000):
+def split(seed, x, y, xt, yt, n_train=50000, n_val=5000, n_noisy=25000):
     """bome_hc_data_load's split (problems/hcdata.c) for the same seed."""
     rng = BomeRng(seed)
     perm = list(range(len(x)))
     rng.shuffle(perm)
     tr = np.array(perm[:n_train])
+    va = np.array(perm[n_train:n_train + n_val])
     mean, std = x[tr].mean(), x[tr].std()
     X = torch.tensor((x[tr] - mean) / std)
     Xt = torch.tensor((xt - mean) / std)
+    val = (torch.tensor((x[va] - mean) / std), torch.tensor(y[va]))
     y_true = torch.tensor(y[tr])
     y_noisy = y_true.clone()
     which = list(range(n_train))
     rng.shuffle(which)
     for k in range(n_noisy):
         y_noisy[which[k]] = rng.below(10)
-    return X, y_noisy, (y_noisy == y_true).double(), Xt, torch.tensor(yt), tr
+    return X, y_noisy, (y_noisy == y_true).double(), Xt, torch.tensor(yt), tr, val
 
 
 def read_v(path, index, y_noisy):
@@ -149,9 +151,9 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     x, y, xt, yt = load(a.data_dir)
-    print(f"{'seed':>4} {'l2':>8} {'v':>16} {'test acc':>9} {'|grad g|':>9}")
+    print(f"{'seed':>4} {'l2':>8} {'v':>16} {'test acc':>9} {'f (val CE)':>10} {'|grad g|':>9}")
     for n, seed in enumerate([int(s) for s in a.seeds.split(",")]):
-        X, y_noisy, clean, Xt, y_test, index = split(seed, x, y, xt, yt)
+        X, y_noisy, clean, Xt, y_test, index, (Xv, yv) = split(seed, x, y, xt, yt)
         weights = [("clean mask", clean), ("0.5 (start)", torch.full_like(clean, 0.5))]
         if n == 0:
             weights += [(os.path.basename(f), read_v(f, index, y_noisy)) for f in a.v]
@@ -159,7 +161,8 @@ def main():
             for name, v in weights:
                 W, b, grad = inner_solution(X, y_noisy, v, l2, a.iters)
                 acc = ((Xt @ W.T + b).argmax(1) == y_test).double().mean().item()
-                print(f"{seed:>4} {l2:>8g} {name:>16} {acc:>9.4f} {grad:>9.1e}", flush=True)
+                f = F.cross_entropy(Xv @ W.T + b, yv).item()
+                print(f"{seed:>4} {l2:>8g} {name:>16} {acc:>9.4f} {f:>10.4f} {grad:>9.1e}", flush=True)
 
 
 if __name__ == "__main__":

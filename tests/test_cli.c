@@ -177,12 +177,19 @@ static void write_set(const char *dir, const char *prefix, int n, int side)
     gzclose(f);
 }
 
-Test(cli, hyperclean_end_to_end, .timeout = 120)
+/* A temporary directory holding a small synthetic IDX data set: 600 training
+ * and 200 test images of 8 x 8 pixels. dir is a mkdtemp template. */
+static void synthetic_idx_dir(char *dir)
 {
-    char dir[] = "/tmp/bome-hc-XXXXXX";
     cr_assert(mkdtemp(dir));
     write_set(dir, "train", 600, 8);
     write_set(dir, "t10k", 200, 8);
+}
+
+Test(cli, hyperclean_end_to_end, .timeout = 120)
+{
+    char dir[] = "/tmp/bome-hc-XXXXXX";
+    synthetic_idx_dir(dir);
     char args[1024];
     snprintf(args, sizeof args,
              "run hyperclean --data-dir %s --out-dir %s/out --sizes 400,100,100,200 --warm-steps 20 --steps 6 "
@@ -239,9 +246,7 @@ Test(cli, hyperclean_end_to_end, .timeout = 120)
 Test(cli, hyperclean_save_v, .timeout = 120)
 {
     char dir[] = "/tmp/bome-hcv-XXXXXX";
-    cr_assert(mkdtemp(dir));
-    write_set(dir, "train", 600, 8);
-    write_set(dir, "t10k", 200, 8);
+    synthetic_idx_dir(dir);
     char args[1024];
     snprintf(args, sizeof args,
              "run hyperclean --data-dir %s --out-dir %s/out --sizes 400,100,100,200 --warm-steps 10 --steps 20 "
