@@ -250,12 +250,13 @@ Test(cli, hyperclean_save_v, .timeout = 120)
     char args[1024];
     snprintf(args, sizeof args,
              "run hyperclean --data-dir %s --out-dir %s/out --sizes 400,100,100,200 --warm-steps 10 --steps 20 "
-             "--eval-every 5 --no-plot --threads 1 --save-v %s/v.csv",
+             "--eval-every 5 --no-plot --threads 1 --json --save-v %s/v.csv",
              dir, dir, dir);
     cr_assert_eq(bome(args), 0, "%s", out);
-    cr_expect(strstr(out, "learned weights v: "), "%s", out);
-    char path[600];
+    char path[600], key[700];
     snprintf(path, sizeof path, "%s/v.csv", dir);
+    snprintf(key, sizeof key, "\"v_file\": \"%s\"", path);
+    cr_expect(strstr(out, key), "the JSON names the file: %s", out);
     FILE *f = fopen(path, "r");
     cr_assert(f, "%s was not written", path);
     char line[256];
