@@ -294,6 +294,13 @@ Test(cli, hyperclean_save_v, .timeout = 120)
     cr_expect(strstr(out, "--save-v: cannot write") && strstr(out, "no-such-dir/v.csv"), "%s", out);
     cr_expect(!strstr(out, "warm start"), "it trained before failing: %s", out);
 
+    /* A run that fails after opening the file leaves no empty file behind. */
+    snprintf(args, sizeof args, "run hyperclean --data-dir %s/no-data --out-dir %s/out --no-plot --save-v %s/v2.csv",
+             dir, dir, dir);
+    cr_expect_eq(bome(args), 1, "%s", out);
+    snprintf(path, sizeof path, "%s/v2.csv", dir);
+    cr_expect_neq(access(path, F_OK), 0, "%s was left behind", path);
+
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
