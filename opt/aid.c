@@ -112,16 +112,7 @@ int opt_aid_build(bome_solver *s, bome_node **data)
         goto done;
     }
     s->plan_inner = bome_plan_new(g, nt, s->inner_grad);
-    size_t n_out = 2 + (size_t)nv + (size_t)nt;
-    bome_node **outs = opt_zalloc(s, n_out, sizeof *outs);
-    if (outs) {
-        outs[0] = s->f;
-        outs[1] = s->gk;
-        memcpy(outs + 2, s->gf, (size_t)nv * sizeof *outs);
-        memcpy(outs + 2 + nv, a->gf_theta, (size_t)nt * sizeof *outs);
-        a->plan_grads = bome_plan_new(g, (int)n_out, outs);
-        opt_zfree(s, outs);
-    }
+    a->plan_grads = opt_plan_f_gk(s, s->gf, (size_t)nv, a->gf_theta, (size_t)nt);
     a->plan_hp = bome_plan_new(g, nt, a->hp);
     a->plan_mixed = bome_plan_new(g, nv, a->mixed);
     if (!s->status && (!s->plan_inner || !a->plan_grads || !a->plan_hp || !a->plan_mixed))

@@ -162,6 +162,21 @@ void *opt_zalloc(bome_solver *s, size_t n, size_t size)
 
 void opt_zfree(bome_solver *s, void *p) { raw_free(s->o.alloc, s->o.alloc_ud, p); }
 
+bome_plan *opt_plan_f_gk(bome_solver *s, bome_node *const *a, size_t na, bome_node *const *b, size_t nb)
+{
+    size_t n_out = 2 + na + nb;
+    bome_node **outs = opt_zalloc(s, n_out, sizeof *outs);
+    if (!outs)
+        return NULL;
+    outs[0] = s->f;
+    outs[1] = s->gk;
+    memcpy(outs + 2, a, na * sizeof *outs);
+    memcpy(outs + 2 + na, b, nb * sizeof *outs);
+    bome_plan *plan = bome_plan_new(s->g, (int)n_out, outs);
+    opt_zfree(s, outs);
+    return plan;
+}
+
 static int build_graphs(bome_solver *s)
 {
     bome_problem *p = s->p;

@@ -31,16 +31,9 @@ int opt_bsg_build(bome_solver *s, bome_node **data)
     if (bome_graph_status(g))
         return opt_fail(s, bome_graph_status(g), "building the BSG-1 graph: %s", bome_graph_errmsg(g));
     s->plan_inner = bome_plan_new(g, nt, s->inner_grad);
-    size_t n_out = 2 + 2 * (size_t)nt + (size_t)nv;
-    bome_node **outs = opt_zalloc(s, n_out, sizeof *outs);
-    if (!outs)
+    s->plan_outer = opt_plan_f_gk(s, s->gf + nv, (size_t)nt, s->gq, (size_t)(nv + nt));
+    if (s->status)
         return s->status;
-    outs[0] = s->f;
-    outs[1] = s->gk;
-    memcpy(outs + 2, s->gf + nv, (size_t)nt * sizeof *outs);
-    memcpy(outs + 2 + nt, s->gq, (size_t)(nv + nt) * sizeof *outs);
-    s->plan_outer = bome_plan_new(g, (int)n_out, outs);
-    opt_zfree(s, outs);
     if (!s->plan_inner || !s->plan_outer)
         return opt_fail(s, bome_graph_status(g), "planning BSG-1: %s", bome_graph_errmsg(g));
     return BOME_OK;

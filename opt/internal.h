@@ -79,6 +79,9 @@ int opt_fail(bome_solver *s, int code, const char *fmt, ...)
 bome_node *opt_build(bome_solver *s, const char *what, bome_objective_fn fn, const bome_vars *x);
 void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */
 void opt_zfree(bome_solver *s, void *p);
+/* The rivals' outer plan: f, g at theta_k (s->gk), then a[0..na), then
+ * b[0..nb). NULL if memory ran out (status set) or planning failed (not set). */
+bome_plan *opt_plan_f_gk(bome_solver *s, bome_node *const *a, size_t na, bome_node *const *b, size_t nb);
 void opt_project(const opt_var *v, bome_real *x);        /* onto v's box, if it has one */
 /* Variable k -= step(gf + lambda gq) by options.update (gf or gq may be
  * NULL), then its box. */

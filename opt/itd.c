@@ -50,18 +50,9 @@ int opt_itd_build(bome_solver *s, bome_node **data)
         goto done;
     }
     memcpy(s->inner, cur, (size_t)nt * sizeof *cur); /* theta_T, read after each step */
-    size_t n_out = 2 + (size_t)nv + (size_t)nt;
-    bome_node **outs = opt_zalloc(s, n_out, sizeof *outs);
-    if (outs) {
-        outs[0] = s->f;
-        outs[1] = s->gk;
-        memcpy(outs + 2, s->gf, (size_t)nv * sizeof *outs);
-        memcpy(outs + 2 + nv, cur, (size_t)nt * sizeof *outs);
-        s->plan_outer = bome_plan_new(g, (int)n_out, outs);
-        opt_zfree(s, outs);
-        if (!s->plan_outer)
-            opt_fail(s, bome_graph_status(g), "planning ITD: %s", bome_graph_errmsg(g));
-    }
+    s->plan_outer = opt_plan_f_gk(s, s->gf, (size_t)nv, cur, (size_t)nt);
+    if (!s->plan_outer && !s->status)
+        opt_fail(s, bome_graph_status(g), "planning ITD: %s", bome_graph_errmsg(g));
 done:
     opt_zfree(s, cur);
     opt_zfree(s, mom);
