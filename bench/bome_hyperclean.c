@@ -58,8 +58,8 @@ bool bench_opt_side_new(opt_side *o, const hc_data *D, bome_method method, doubl
     opt.lr_outer = HC_LR_V;
     opt.update = BOME_UPDATE_MOMENTUM;
     opt.momentum = HC_MOMENTUM;
-    opt.phi = BOME_PHI_VALUE;
-    opt.eta = HC_ETA;
+    bome_options_set(&opt, "phi", BOME_PHI_VALUE);
+    bome_options_set(&opt, "eta", HC_ETA);
     opt.threads = bench_blas_threads(); /* row threads, as the blocked hand-written side */
     opt.method = method;
     opt.inner_momentum = inner_momentum;

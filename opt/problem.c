@@ -1,5 +1,5 @@
 /* A bilevel problem's declarations: variables, data, bounds, objectives. */
-#include "internal.h"
+#include "solver.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -50,9 +50,11 @@ void cli_progress_end(cli_progress *p);
 
 double cli_now(void);
 
-/* JSON helpers: a number (null for NaN/inf), an escaped string. */
-/* "bome", "itd", "aid-cg" or "bsg-1", as --method spells it. */
-const char *cli_method_name(const bome_options *o);
+/* The CLI flag of a setting name: cg_steps -> --cg-steps. */
+void cli_flag_of(const char *name, char *flag, size_t len);
+
+/* JSON helpers: a number (null for NaN/inf), an escaped string, the
+ * settings (every shared one and the chosen method's own). */
 void cli_json_num(FILE *out, double x);
 void cli_json_str(FILE *out, const char *s);
 void cli_json_options(FILE *out, const bome_options *o);

@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,90 @@ static bool parse_long(const char *s, long *out)
     return true;
 }
 
+/* --cg-steps -> cg_steps */
+static void flag_to_name(const char *flag, char *name, size_t len)
+{
+    size_t i = 0;
+    for (flag += 2; *flag && i + 1 < len; flag++)
+        name[i++] = *flag == '-' ? '_' : *flag;
+    name[i] = '\0';
+}
+
+void cli_flag_of(const char *name, char *flag, size_t len)
+{
+    size_t i = 0;
+    if (len < 3)
+        return;
+    flag[i++] = '-';
+    flag[i++] = '-';
+    for (; *name && i + 1 < len; name++)
+        flag[i++] = *name == '_' ? '-' : *name;
+    flag[i] = '\0';
+}
+
+/* A setting from the library's table (bome_option_info_at): --name VALUE,
+ * checked against the setting's own range. 1 if k is not one, 0 if set,
+ * else 2 with a message. */
+static int set_option(cli_args *a, const char *k, const char *v)
+{
+    char name[64];
+    if (strncmp(k, "--", 2) != 0)
+        return 1;
+    flag_to_name(k, name, sizeof name);
+    int i = bome_option_find(name);
+    if (i < 0)
+        return 1;
+    bome_option_info d;
+    bome_option_info_at(i, &d);
+    if (d.method >= 0 && d.method != (int)a->o.method) {
+        fprintf(stderr, "bome: %s is a setting of --method %s; this run uses %s\n", k, bome_method_name(d.method),
+                bome_method_name((int)a->o.method));
+        return 2;
+    }
+    double x = NAN;
+    if (d.type == BOME_OPTION_CHOICE) {
+        /* "a|b|c": the value is the index of v among them */
+        const char *c = d.choices;
+        size_t n = v ? strlen(v) : 0;
+        for (int idx = 0; v && c && *c; idx++) {
+            const char *bar = strchr(c, '|');
+            size_t len = bar ? (size_t)(bar - c) : strlen(c);
+            if (len == n && !strncmp(c, v, n))
+                x = idx;
+            c = bar ? bar + 1 : c + len;
+        }
+        if (isnan(x))
+            return bad(k, v, d.choices);
+    } else if (!parse_double(v, &x)) {
+        return bad(k, v, d.type == BOME_OPTION_INT ? "a whole number" : "a number");
+    }
+    if (bome_options_set(&a->o, d.name, x) != BOME_OK) {
+        char want[96];
+        if (d.hi >= 1e300)
+            snprintf(want, sizeof want, "%s %s %g", d.type == BOME_OPTION_INT ? "a whole number" : "a number",
+                     d.open & BOME_OPEN_LO ? ">" : ">=", d.lo);
+        else
+            snprintf(want, sizeof want, "%s in %c%g, %g%c", d.type == BOME_OPTION_INT ? "a whole number" : "a number",
+                     d.open & BOME_OPEN_LO ? '(' : '[', d.lo, d.hi, d.open & BOME_OPEN_HI ? ')' : ']');
+        return bad(k, v, want);
+    }
+    return 0;
+}
+
 int cli_parse(cli_args *a, int argc, char **argv)
 {
+    /* The method first: which method's settings are valid depends on it. */
+    for (int i = 0; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--method"))
+            a->method = argv[i + 1];
+    if (a->method) {
+        int m = bome_method_from_name(a->method);
+        if (m < 0) {
+            fprintf(stderr, "bome: --method %s: no such method; `bome methods` lists them\n", a->method);
+            return 2;
+        }
+        a->o.method = (bome_method)m;
+    }
     for (int i = 0; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d;
@@ -63,9 +146,9 @@ int cli_parse(cli_args *a, int argc, char **argv)
     }
 #define INT(flag, field)                                          \
     if (strcmp(k, flag) == 0) {                                   \
-        if (!parse_long(v, &n))                                   \
+        if (!parse_long(v, &n) || n < INT_MIN || n > INT_MAX)     \
             return bad(k, v, "a whole number");                   \
-        field = n;                                                \
+        field = (int)n;                                           \
         i++;                                                      \
         continue;                                                 \
     }
@@ -77,19 +160,6 @@ int cli_parse(cli_args *a, int argc, char **argv)
         i++;                                                      \
         continue;                                                 \
     }
-        INT("--steps", a->o.max_steps)
-        INT("--T", a->o.T)
-        INT("-T", a->o.T)
-        REAL("--alpha", a->o.alpha)
-        REAL("--eta", a->o.eta)
-        REAL("--lr-outer", a->o.lr_outer)
-        REAL("--lr-v", a->o.lr_outer)
-        REAL("--lr-inner", a->o.lr_inner)
-        REAL("--lr-theta", a->o.lr_inner)
-        REAL("--inner-momentum", a->o.inner_momentum)
-        INT("--inner-momentum-keep", a->o.inner_momentum_keep)
-        INT("--cg-steps", a->o.cg_steps)
-        REAL("--tol", a->o.tol)
         INT("--start", a->start)
         STR("--method", a->method)
         STR("--csv", a->csv_path)
@@ -111,29 +181,17 @@ int cli_parse(cli_args *a, int argc, char **argv)
             a->threads = (int)n;
             a->o.threads = (int)n;
             i++;
-        } else if (strcmp(k, "--seed") == 0) {
-            if (!parse_long(v, &n) || n < 0)
-                return bad(k, v, "a whole number >= 0");
-            a->o.seed = (uint64_t)n;
-            i++;
         } else if (strcmp(k, "--momentum") == 0) {
-            if (!parse_double(v, &d))
-                return bad(k, v, "a number in [0, 1)");
-            a->o.momentum = d;
-            a->o.update = d > 0 ? BOME_UPDATE_MOMENTUM : BOME_UPDATE_SGD;
+            /* a momentum turns the momentum rule on, 0 turns it off */
+            int rc = set_option(a, k, v);
+            if (rc)
+                return rc;
+            a->o.update = a->o.momentum > 0 ? BOME_UPDATE_MOMENTUM : BOME_UPDATE_SGD;
             i++;
         } else if (strcmp(k, "--adam") == 0) {
             a->o.update = BOME_UPDATE_ADAM;
         } else if (strcmp(k, "--sgd") == 0) {
             a->o.update = BOME_UPDATE_SGD;
-        } else if (strcmp(k, "--phi") == 0) {
-            if (v && strcmp(v, "grad") == 0)
-                a->o.phi = BOME_PHI_GRAD;
-            else if (v && strcmp(v, "value") == 0)
-                a->o.phi = BOME_PHI_VALUE;
-            else
-                return bad(k, v, "grad or value");
-            i++;
         } else if (strcmp(k, "--sizes") == 0) {
             bome_hc_sizes z;
             char tail;
@@ -150,21 +208,15 @@ int cli_parse(cli_args *a, int argc, char **argv)
         } else if (strcmp(k, "--no-plot") == 0) {
             a->no_plot = true;
         } else {
-            fprintf(stderr, "bome: unknown option '%s' (see bome run --help)\n", k);
-            return 2;
+            int rc = set_option(a, k, v);
+            if (rc == 1) {
+                fprintf(stderr, "bome: unknown option '%s' (see bome run --help)\n", k);
+                return 2;
+            }
+            if (rc)
+                return rc;
+            i++;
         }
-    }
-    if (a->method && strcmp(a->method, "bome") == 0) {
-        a->o.method = BOME_METHOD_BOME;
-    } else if (a->method && strcmp(a->method, "itd") == 0) {
-        a->o.method = BOME_METHOD_ITD;
-    } else if (a->method && strcmp(a->method, "aid-cg") == 0) {
-        a->o.method = BOME_METHOD_AID_CG;
-    } else if (a->method && strcmp(a->method, "bsg-1") == 0) {
-        a->o.method = BOME_METHOD_BSG1;
-    } else if (a->method) {
-        fprintf(stderr, "bome: --method %s: expected bome, itd, aid-cg or bsg-1\n", a->method);
-        return 2;
     }
     return 0;
 }
@@ -202,16 +254,6 @@ void cli_progress_end(cli_progress *p)
 
 /* The shortest of %.15g, %.16g, %.17g that reads back as x: 0.9, not
  * 0.90000000000000002. */
-const char *cli_method_name(const bome_options *o)
-{
-    switch (o->method) {
-    case BOME_METHOD_ITD: return "itd";
-    case BOME_METHOD_AID_CG: return "aid-cg";
-    case BOME_METHOD_BSG1: return "bsg-1";
-    default: return "bome";
-    }
-}
-
 void cli_json_num(FILE *out, double x)
 {
     if (!isfinite(x)) {
@@ -242,22 +284,29 @@ void cli_json_str(FILE *out, const char *s)
     fputc('"', out);
 }
 
+/* Every shared setting and the chosen method's own, from the library's
+ * table, so the JSON names each setting as bome_options_set does. */
 void cli_json_options(FILE *out, const bome_options *o)
 {
-    static const char *updates[] = {"sgd", "momentum", "adam"};
-    fprintf(out, "{\"T\": %d, \"alpha\": ", o->T);
-    cli_json_num(out, o->alpha);
-    fputs(", \"eta\": ", out);
-    cli_json_num(out, o->eta);
-    fprintf(out, ", \"phi\": \"%s\", \"lr_outer\": ", o->phi == BOME_PHI_GRAD ? "grad" : "value");
-    cli_json_num(out, o->lr_outer);
-    fputs(", \"lr_inner\": ", out);
-    cli_json_num(out, o->lr_inner);
-    fprintf(out, ", \"update\": \"%s\", \"momentum\": ", updates[o->update]);
-    cli_json_num(out, o->update == BOME_UPDATE_MOMENTUM ? o->momentum : 0.0);
-    fputs(", \"inner_momentum\": ", out);
-    cli_json_num(out, o->inner_momentum);
-    fprintf(out, ", \"inner_momentum_keep\": %d", o->inner_momentum_keep);
-    fprintf(out, ", \"steps\": %ld, \"seed\": %llu, \"threads\": %d}", o->max_steps, (unsigned long long)o->seed,
-            o->threads > 1 ? o->threads : 1);
+    fputs("{\"method\": ", out);
+    cli_json_str(out, bome_method_name((int)o->method));
+    int n = bome_option_count();
+    for (int i = 0; i < n; i++) {
+        bome_option_info d;
+        double x;
+        bome_option_info_at(i, &d);
+        if ((d.method >= 0 && d.method != (int)o->method) || bome_options_get(o, d.name, &x))
+            continue;
+        fprintf(out, ", \"%s\": ", d.name);
+        if (d.type == BOME_OPTION_CHOICE) {
+            const char *c = d.choices;
+            for (int idx = 0; idx < (int)x && strchr(c, '|'); idx++)
+                c = strchr(c, '|') + 1;
+            const char *bar = strchr(c, '|');
+            fprintf(out, "\"%.*s\"", bar ? (int)(bar - c) : (int)strlen(c), c);
+        } else {
+            cli_json_num(out, x);
+        }
+    }
+    fputs("}", out);
 }

@@ -56,8 +56,8 @@ void hyperclean_defaults(cli_args *a)
     a->o.lr_outer = 100;
     a->o.update = BOME_UPDATE_MOMENTUM;
     a->o.momentum = 0.9;
-    a->o.phi = BOME_PHI_VALUE;
-    a->o.eta = 0.5;
+    bome_options_set(&a->o, "phi", BOME_PHI_VALUE);
+    bome_options_set(&a->o, "eta", 0.5);
     a->o.max_steps = 100;
     a->data_dir = "/usr/share/datasets/fashion-mnist";
     a->out_dir = "out";
@@ -394,7 +394,7 @@ static int run(experiment *e, char *err, size_t errlen)
 
     if (!rc && a->json) {
         printf("{\"problem\": \"hyperclean\", \"method\": \"%s\", \"status\": \"ok\", \"model\": \"%s\", \"settings\": ",
-               cli_method_name(&a->o), a->model);
+               bome_method_name((int)a->o.method), a->model);
         cli_json_options(stdout, &a->o);
         printf(", \"steps\": %ld, \"seconds\": ", bome_solver_steps(s));
         cli_json_num(stdout, last.total_seconds);
@@ -418,8 +418,7 @@ static int run(experiment *e, char *err, size_t errlen)
         printf("}\n");
     } else if (!rc) {
         long steps = bome_solver_steps(s);
-        static const char *const names[] = {"BOME", "ITD", "AID-CG", "BSG-1"};
-        const char *M = names[a->o.method];
+        const char *M = bome_method_name((int)a->o.method);
         printf("\nData hyper-cleaning on %s, %s model, %ld %s steps (T = %d)\n", a->data_dir, a->model, steps, M, a->o.T);
         printf("  %-44s %9s %9s\n", "", "test acc", "test loss");
         printf("  %-44s %9.4f %9.4f\n", "trained on noisy train + validation (start)", cmp[0][0], cmp[0][1]);

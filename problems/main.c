@@ -13,41 +13,71 @@ static void usage(FILE *out)
           "\n"
           "commands:\n"
           "  list                 the problems bome can run\n"
-          "  run PROBLEM [opts]   solve PROBLEM with BOME (see bome run --help)\n"
+          "  methods              the bilevel methods, one per line: name, order, summary\n"
+          "  run PROBLEM [opts]   solve PROBLEM (see bome run --help)\n"
           "  help                 this text\n",
           out);
 }
 
-static void run_usage(FILE *out)
+/* One help line per setting, from the library's table; defaults are the
+ * problem's when one is named (o), the library's otherwise. */
+/* One help line per setting, from the library's table; defaults are the
+ * problem's when one is named (o), the library's otherwise. */
+static void option_lines(FILE *out, const bome_options *o, int method, const char *heading)
+{
+    int n = bome_option_count();
+    for (int i = 0; i < n; i++) {
+        bome_option_info d;
+        bome_option_info_at(i, &d);
+        if (d.method != method)
+            continue;
+        if (heading)
+            fputs(heading, out);
+        heading = NULL;
+        char flag[64], alias[64] = "", left[160], def[64];
+        double x = d.def;
+        bome_options_get(o, d.name, &x);
+        cli_flag_of(d.name, flag, sizeof flag);
+        if (d.alias) {
+            alias[0] = ',', alias[1] = ' ';
+            cli_flag_of(d.alias, alias + 2, sizeof alias - 2);
+        }
+        snprintf(left, sizeof left, "%s%s %s", flag, alias,
+                 d.type == BOME_OPTION_CHOICE ? d.choices : d.type == BOME_OPTION_INT ? "N" : "X");
+        if (d.type == BOME_OPTION_CHOICE) {
+            const char *c = d.choices;
+            for (int k = 0; k < (int)x && strchr(c, '|'); k++)
+                c = strchr(c, '|') + 1;
+            const char *bar = strchr(c, '|');
+            snprintf(def, sizeof def, "%.*s", bar ? (int)(bar - c) : (int)strlen(c), c);
+        } else {
+            snprintf(def, sizeof def, "%g", x);
+        }
+        if (strlen(left) > 20)
+            fprintf(out, "  %s\n  %-20s %s (default %s)\n", left, "", d.help, def);
+        else
+            fprintf(out, "  %-20s %s (default %s)\n", left, d.help, def);
+    }
+}
+
+static void run_usage(FILE *out, const bome_options *o)
 {
     fputs("usage: bome run PROBLEM [options]\n"
           "\n"
           "Each problem starts from the paper's settings; flags override them.\n"
           "\n"
-          "BOME:\n"
-          "  --method M           the bilevel method: bome (default); itd, which\n"
-          "                       differentiates through the T unrolled inner steps;\n"
-          "                       aid-cg, implicit differentiation at theta_T with\n"
-          "                       Hessian-vector products and conjugate gradients;\n"
-          "                       bsg-1, first order, one scalar in place of H^-1\n"
-          "  --cg-steps N         conjugate-gradient iterations of aid-cg (default 10)\n"
-          "  --steps N            outer steps\n"
-          "  --T N                inner gradient steps per outer step\n"
-          "  --alpha X            inner step size\n"
-          "  --eta X              BOME's eta\n"
-          "  --phi grad|value     phi = eta |grad q|^2 (the paper's theory) or eta q (its code)\n"
-          "  --lr-outer X         outer step size for v (alias --lr-v)\n"
-          "  --lr-inner X         outer step size for theta (alias --lr-theta)\n"
-          "  --momentum X         outer momentum, PyTorch SGD semantics (0: plain steps)\n"
-          "  --adam               outer Adam instead\n"
-          "  --inner-momentum X   momentum of the inner loop (hyperclean: 0.9)\n"
-          "  --inner-momentum-keep 0|1\n"
-          "                       1: the inner momentum carries over between outer steps,\n"
-          "                       as in the released hyper-cleaning code (hyperclean: 1)\n"
-          "  --tol X              stop once the KKT residual is below X\n"
-          "  --seed N             seed for data and sampling\n"
-          "  --start K            starting point, where the paper has several (coreset: 0-2)\n"
-          "output:\n"
+          "  --method M           the bilevel method (default bome); `bome methods` lists them\n"
+          "  --momentum X         outer momentum; X > 0 also selects --update momentum, 0 plain steps\n"
+          "  --adam, --sgd        the same as --update adam, --update sgd\n"
+          "  --start K            starting point, where the paper has several (coreset: 0-2)\n",
+          out);
+    option_lines(out, o, -1, "settings every method shares:\n");
+    for (int m = 0; m < bome_method_count(); m++) {
+        char heading[96];
+        snprintf(heading, sizeof heading, "settings of --method %s only:\n", bome_method_name(m));
+        option_lines(out, o, m, heading);
+    }
+    fputs("output:\n"
           "  --csv FILE           one row per step (per logged step for hyperclean)\n"
           "  --dot FILE           the graph the method built from f and g, in Graphviz DOT (toys)\n"
           "  --json               one JSON object on stdout at the end\n"
@@ -77,6 +107,13 @@ static void list(void)
     printf("%-14s %s\n", "hyperclean", "data hyper-cleaning on Fashion-MNIST (the paper's benchmark)");
     for (int i = 0; bome_cases[i]; i++)
         printf("%-14s %s\n", bome_cases[i]->name, bome_cases[i]->summary);
+}
+
+static void methods(void)
+{
+    for (int m = 0; m < bome_method_count(); m++)
+        printf("%-10s %s  %s\n", bome_method_name(m), bome_method_order(m) == 1 ? "first order " : "second order",
+               bome_method_summary(m));
 }
 
 typedef struct run_ctx {
@@ -160,7 +197,7 @@ static int run_case(const bome_case *c, cli_args *a)
     if (rc)
         fprintf(stderr, "bome: %s: %s\n", c->name, msg);
     if (a->json) {
-        printf("{\"problem\": \"%s\", \"method\": \"%s\", \"status\": ", c->name, cli_method_name(&a->o));
+        printf("{\"problem\": \"%s\", \"method\": \"%s\", \"status\": ", c->name, bome_method_name((int)a->o.method));
         cli_json_str(stdout, rc ? msg : "ok");
         printf(", \"settings\": ");
         cli_json_options(stdout, &a->o);
@@ -181,7 +218,7 @@ static int run_case(const bome_case *c, cli_args *a)
         }
         printf("}}\n");
     } else if (!a->quiet && bome_solver_steps(s) > 0) {
-        printf("%s: %ld %s steps in %.3f s (%.2f us/step)\n", c->name, bome_solver_steps(s), cli_method_name(&a->o), seconds,
+        printf("%s: %ld %s steps in %.3f s (%.2f us/step)\n", c->name, bome_solver_steps(s), bome_method_name((int)a->o.method), seconds,
                1e6 * seconds / (double)(bome_solver_steps(s) ? bome_solver_steps(s) : 1));
         printf("  f = %.6g  q = %.3g  lambda = %.3g  KKT residual = %.3g\n", last.f, last.q, last.lambda, last.kkt);
         for (int i = 0; i < r.n_show; i++) {
@@ -218,21 +255,26 @@ int main(int argc, char **argv)
         list();
         return 0;
     }
+    if (!strcmp(cmd, "methods")) {
+        if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+            puts("usage: bome methods\n\nPrints the bilevel methods `bome run --method` takes, one per line:\n"
+                 "the name, first or second order, and a summary.");
+            return 0;
+        }
+        methods();
+        return 0;
+    }
     if (strcmp(cmd, "run") != 0) {
         fprintf(stderr, "bome: unknown command '%s'\n", cmd);
         usage(stderr);
         return 2;
     }
+    cli_args a = {0};
+    bome_options_default(&a.o);
     if (argc < 3 || !strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
-        run_usage(argc < 3 ? stderr : stdout);
+        run_usage(argc < 3 ? stderr : stdout, &a.o);
         return argc < 3 ? 2 : 0;
     }
-    for (int i = 3; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            run_usage(stdout);
-            return 0;
-        }
-    cli_args a = {0};
     a.problem = argv[2];
     const bome_case *c = bome_case_find(a.problem);
     if (c)
@@ -243,6 +285,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bome: no problem named '%s'; `bome list` shows them\n", a.problem);
         return 2;
     }
+    for (int i = 3; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            run_usage(stdout, &a.o);
+            return 0;
+        }
     int rc = cli_parse(&a, argc - 3, argv + 3);
     if (rc)
         return rc;

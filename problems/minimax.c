@@ -24,7 +24,10 @@ static void defaults(bome_options *o)
     bome_options_default(o);
     o->T = 10;
     o->alpha = o->lr_outer = o->lr_inner = 0.05;
-    o->eta = 0.5;
+    /* the released toy_adv.py's epsilons */
+    bome_options_set(o, "eta", 0.5);
+    bome_options_set(o, "lambda_eps", 1e-8);
+    bome_options_set(o, "bsg_eps", 1e-50);
     o->max_steps = 200;
 }
 

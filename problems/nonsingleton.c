@@ -28,7 +28,10 @@ static void defaults(bome_options *o)
     bome_options_default(o);
     o->T = 1;
     o->alpha = o->lr_outer = o->lr_inner = 0.5;
-    o->eta = 0.5;
+    /* the released toy_lls.py's epsilons */
+    bome_options_set(o, "eta", 0.5);
+    bome_options_set(o, "lambda_eps", 1e-8);
+    bome_options_set(o, "bsg_eps", 1e-8);
     o->max_steps = 2000;
 }
 

@@ -42,7 +42,7 @@ static void defaults(bome_options *o)
     o->alpha = 0.15;
     o->lr_inner = 0.02;
     o->lr_outer = 0.05;
-    o->eta = 0.9;
+    bome_options_set(o, "eta", 0.9);
     o->max_steps = 20000;
 }
 

@@ -191,8 +191,13 @@ static inline void expected(ref *r, const bome_options *o, const box *b, const b
     for (int i = 0; i < NX; i++)
         e->gq[i] = i < OFF[2] ? ggk[i] - ggT[i] : ggk[i];
     double fq = dot(e->gf, e->gq), ff = dot(e->gf, e->gf), qq = dot(e->gq, e->gq);
-    e->phi = o->eta * (o->phi == BOME_PHI_GRAD ? qq : e->q);
-    e->lambda = fmax((e->phi - fq) / (qq + 1e-8), 0.0);
+    double eta, phi, eps;
+    bome_options_get(o, "eta", &eta);
+    bome_options_get(o, "phi", &phi);
+    bome_options_get(o, "lambda_eps", &eps);
+    e->phi = eta * ((int)phi == BOME_PHI_GRAD ? qq : e->q);
+    /* the grad form as the released toys compute it */
+    e->lambda = (int)phi == BOME_PHI_GRAD ? fmax(eta - fq / (qq + eps), 0.0) : fmax((e->phi - fq) / (qq + eps), 0.0);
     e->gf_norm = sqrt(ff);
     e->gq_norm = sqrt(qq);
     double l = qq > 0 ? fmax(0.0, -fq / qq) : 0.0;

@@ -2,6 +2,8 @@
  * and hyper-cleaning end to end on a small synthetic IDX data set. */
 #include <criterion/criterion.h>
 
+#include "bome/opt.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,12 @@ Test(cli, help_and_list)
     cr_expect_eq(bome("run --help"), 0);
     cr_expect(strstr(out, "--steps") && strstr(out, "--phi") && strstr(out, "--csv"));
     cr_expect_eq(bome("run coreset --help"), 0);
+    /* the settings' help comes from the library's table, with the problem's defaults */
+    cr_expect(strstr(out, "--lambda-eps X") && strstr(out, "(default 0.0001)"), "%s", out);
+    cr_expect(strstr(out, "settings of --method aid-cg only:") && strstr(out, "--cg-steps N"), "%s", out);
+    cr_expect_eq(bome("methods"), 0);
+    for (int m = 0; m < bome_method_count(); m++)
+        cr_expect(strstr(out, bome_method_name(m)), "bome methods lacks %s: %s", bome_method_name(m), out);
     cr_expect_eq(bome("list"), 0);
     cr_expect(strstr(out, "coreset") && strstr(out, "hyperclean") && strstr(out, "ridge"));
     cr_expect_eq(bome(""), 2);
@@ -51,9 +59,16 @@ Test(cli, errors_are_messages_and_codes)
     cr_expect(strstr(out, "--steps many"));
     cr_expect_eq(bome("run coreset --phi sometimes"), 2);
     cr_expect_eq(bome("run coreset --method sgd"), 2);
-    cr_expect(strstr(out, "expected bome, itd, aid-cg or bsg-1"), "%s", out);
-    cr_expect_eq(bome("run coreset --T 0"), 1);
-    cr_expect(strstr(out, "T = 0"));
+    cr_expect(strstr(out, "--method sgd: no such method; `bome methods` lists them"), "%s", out);
+    cr_expect_eq(bome("run coreset --T 0"), 2);
+    cr_expect(strstr(out, "--T 0: expected a whole number in [1, 1e+06]"), "%s", out);
+    cr_expect_eq(bome("run coreset --T 2.5"), 2);
+    cr_expect_eq(bome("run coreset --phi sometimes"), 2);
+    cr_expect(strstr(out, "--phi sometimes: expected grad|value"), "%s", out);
+    /* a method's own setting with another method is an error, not ignored */
+    cr_expect_eq(bome("run coreset --cg-steps 3"), 2);
+    cr_expect(strstr(out, "--cg-steps is a setting of --method aid-cg; this run uses bome"), "%s", out);
+    cr_expect_eq(bome("run coreset --method aid-cg --cg-steps 0"), 2);
     cr_expect_eq(bome("run coreset --start 7"), 2);
     cr_expect_eq(bome("run coreset --threads 0"), 2);
     cr_expect(strstr(out, "--threads 0"), "%s", out);
@@ -95,8 +110,8 @@ Test(cli, inner_momentum_flags_reach_the_solver)
     cr_assert_eq(bome("run coreset --steps 20 --inner-momentum 0.5 --inner-momentum-keep 1 --json"), 0, "%s", out);
     cr_expect(strstr(out, "\"inner_momentum\": 0.5"), "%s", out);
     cr_expect(strstr(out, "\"inner_momentum_keep\": 1"), "%s", out);
-    cr_expect_eq(bome("run coreset --inner-momentum 0.5 --inner-momentum-keep 2"), 1);
-    cr_expect(strstr(out, "inner_momentum_keep = 2 must be 0 or 1"), "%s", out);
+    cr_expect_eq(bome("run coreset --inner-momentum 0.5 --inner-momentum-keep 2"), 2);
+    cr_expect(strstr(out, "--inner-momentum-keep 2: expected a whole number in [0, 1]"), "%s", out);
 }
 
 Test(cli, csv_has_a_row_per_step)

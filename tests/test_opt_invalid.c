@@ -43,7 +43,6 @@ BAD(T_zero, T, 0)
 BAD(T_negative, T, -3)
 BAD(alpha_negative, alpha, -0.1)
 BAD(alpha_nan, alpha, NAN)
-BAD(eta_negative, eta, -0.5)
 BAD(lr_outer_negative, lr_outer, -1e-3)
 BAD(lr_inner_negative, lr_inner, -1e-3)
 BAD(lr_outer_inf, lr_outer, INFINITY)
@@ -53,14 +52,12 @@ BAD(momentum_negative, momentum, -0.1)
 BAD(inner_momentum_one, inner_momentum, 1.0)
 BAD(inner_momentum_keep_two, inner_momentum_keep, 2)
 BAD(threads_negative, threads, -1)
-BAD(method_unknown, method, (bome_method)7)
+BAD(method_unknown, method, (bome_method)99)
 BAD(threads_too_many, threads, BOME_MAX_THREADS + 1)
 BAD(adam_beta1_one, adam_beta1, 1.0)
 BAD(adam_beta2_negative, adam_beta2, -0.5)
 BAD(adam_eps_negative, adam_eps, -1e-8)
-BAD(lambda_eps_negative, lambda_eps, -1e-8)
 BAD(tol_negative, tol, -1)
-BAD(phi_bad, phi, (bome_phi)7)
 BAD(update_bad, update, (bome_update)9)
 BAD(max_steps_negative, max_steps, -1)
 
@@ -342,3 +339,34 @@ Test(invalid, null_safety)
     bome_problem_free(p);
 }
 
+
+/* A method's own settings are refused by name, and garbage in their slots
+ * (options not from bome_options_default) by the solver, naming the setting. */
+static void params_nan(bome_options *o)
+{
+    for (int i = 0; i < BOME_OPTION_SLOTS; i++)
+        o->param[i] = NAN;
+}
+Test(invalid, option_method_setting_garbage) { bad_option(params_nan, "eta ="); }
+
+Test(invalid, options_set_refuses)
+{
+    bome_options o;
+    bome_options_default(&o);
+    double eta = 0;
+    cr_expect_eq(bome_options_set(&o, "eta", -0.5), BOME_ERR_ARG);
+    cr_expect_eq(bome_options_set(&o, "no_such_setting", 1), BOME_ERR_ARG);
+    cr_expect_eq(bome_options_set(&o, "T", 2.5), BOME_ERR_ARG, "a fraction for a whole number");
+    cr_expect_eq(bome_options_set(&o, "momentum", 1.0), BOME_ERR_ARG, "momentum's range is [0, 1)");
+    cr_expect_eq(bome_options_set(&o, "phi", 2), BOME_ERR_ARG, "phi has two choices");
+    cr_expect_eq(bome_options_set(NULL, "eta", 1), BOME_ERR_ARG);
+    cr_expect_eq(bome_options_get(&o, "eta", &eta), BOME_OK);
+    cr_expect_eq(eta, 0.5, "unchanged by the refusals: %g", eta);
+    cr_expect_eq(bome_options_get(&o, "nope", &eta), BOME_ERR_ARG);
+    char msg[128];
+    cr_expect_eq(bome_options_check(&o, msg, sizeof msg), BOME_OK, "%s", msg);
+    o.T = 0;
+    cr_expect_eq(bome_options_check(&o, msg, sizeof msg), BOME_ERR_ARG);
+    cr_expect(strstr(msg, "T = 0"), "%s", msg);
+    cr_expect_eq(bome_options_check(NULL, NULL, 0), BOME_ERR_ARG);
+}

@@ -446,7 +446,7 @@ static void threaded_run(int threads, bome_method method, bome_real *v, bome_rea
     bome_problem_set_objectives(p, thr_f, thr_g, NULL);
     bome_options o;
     bome_options_default(&o);
-    o.eta = 5; /* lambda > 0 from the first step: v moves */
+    bome_options_set(&o, "eta", 5); /* lambda > 0 from the first step: v moves */
     o.alpha = 0.02;
     o.lr_outer = 2e4;
     o.inner_momentum = 0.9;

@@ -180,7 +180,7 @@ static void aid_step_case(int cg_steps, double tol)
     bome_options o;
     bome_options_default(&o);
     o.method = BOME_METHOD_AID_CG;
-    o.cg_steps = cg_steps;
+    bome_options_set(&o, "cg_steps", cg_steps);
     o.T = 4;
     o.alpha = 0.1;
     o.lr_outer = 0.3;
@@ -222,7 +222,7 @@ Test(aid, one_cg_step_is_not_the_solve)
         bome_options o;
         bome_options_default(&o);
         o.method = BOME_METHOD_AID_CG;
-        o.cg_steps = run ? 3 : 1;
+        bome_options_set(&o, "cg_steps", run ? 3 : 1);
         o.max_steps = 1;
         cr_assert_eq(bome_solve(p, &o, NULL), BOME_OK, "%s", bome_problem_errmsg(p));
         bome_problem_free(p);
@@ -253,15 +253,21 @@ Test(aid, converges_to_the_bilevel_answer)
 
 Test(aid, cg_steps_must_be_positive)
 {
-    bome_real v[N] = {0}, th[N] = {0};
-    bome_problem *p = aniso_problem(v, th);
     bome_options o;
     bome_options_default(&o);
     o.method = BOME_METHOD_AID_CG;
-    o.cg_steps = 0;
+    cr_expect_eq(bome_options_set(&o, "cg_steps", 0), BOME_ERR_ARG);
+    cr_expect_eq(bome_options_set(&o, "cg_steps", 2.5), BOME_ERR_ARG);
+    double k = 0;
+    cr_expect_eq(bome_options_get(&o, "cg_steps", &k), BOME_OK);
+    cr_expect_eq(k, 10, "a refused value leaves the default: %g", k);
+    /* a slot written around bome_options_set is still caught by the solver */
+    bome_real v[N] = {0}, th[N] = {0};
+    bome_problem *p = aniso_problem(v, th);
+    for (int i = 0; i < BOME_OPTION_SLOTS; i++)
+        o.param[i] = 0;
     bome_solver *s = bome_solver_new(p, &o);
-    cr_assert_not_null(s);
-    cr_expect_eq(bome_solver_status(s), BOME_ERR_ARG);
+    cr_assert_neq(bome_solver_status(s), BOME_OK);
     cr_expect(strstr(bome_solver_errmsg(s), "cg_steps = 0"), "%s", bome_solver_errmsg(s));
     bome_solver_free(s);
     bome_problem_free(p);
@@ -293,17 +299,28 @@ Test(aid, inner_momentum_keep_is_ignored)
 /* On the anisotropic quadratic, by hand: theta_T from T plain steps, then
  * grad_theta f = theta_T - y, grad_theta g = a (theta_T - v) + c theta_T,
  * grad_v g = -a (theta_T - v), and v -= lr * (-<gf, gg> / (|gg|^2 + eps)) grad_v g. */
-Test(bsg1, step_by_hand)
+/* f with a v term, kappa/2 |v|^2: BSG-1's direction keeps grad_v f = kappa v,
+ * as the released code's does. */
+static const double KAPPA = 0.7;
+static bome_node *f_with_v(bome_graph *G, const bome_vars *x, void *ctx)
+{
+    return bome_add(G, f_fn(G, x, ctx), bome_scale(G, bome_sumsq(G, x->v[0]), 0.5 * KAPPA));
+}
+
+static void bsg1_case(double kappa)
 {
     bome_real v[N] = {0.3, 0.1, -0.2}, th[N] = {1.0, -0.5, 0.25};
     bome_problem *p = aniso_problem(v, th);
+    if (kappa)
+        bome_problem_set_objectives(p, f_with_v, g_aniso, NULL);
     bome_options o;
     bome_options_default(&o);
     o.method = BOME_METHOD_BSG1;
     o.T = 3;
     o.alpha = 0.1;
     o.lr_outer = 0.4;
-    o.lambda_eps = 1e-4;
+    bome_options_set(&o, "bsg_eps", 1e-4);
+    double eps = 1e-4;
     bome_solver *s = bome_solver_new(p, &o);
     cr_assert(s && bome_solver_status(s) == BOME_OK, "%s", bome_solver_errmsg(s));
     for (int step = 0; step < 3; step++) {
@@ -317,7 +334,7 @@ Test(bsg1, step_by_hand)
             gg += gt * gt;
         }
         for (int i = 0; i < N; i++)
-            want_v[i] = v[i] - o.lr_outer * (-fg / (gg + o.lambda_eps)) * (-A[i] * (t[i] - v[i]));
+            want_v[i] = v[i] - o.lr_outer * (kappa * v[i] + (-fg / (gg + eps)) * (-A[i] * (t[i] - v[i])));
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
         for (int i = 0; i < N; i++) {
@@ -328,6 +345,9 @@ Test(bsg1, step_by_hand)
     bome_solver_free(s);
     bome_problem_free(p);
 }
+
+Test(bsg1, step_by_hand) { bsg1_case(0); }
+Test(bsg1, step_by_hand_keeps_grad_v_f) { bsg1_case(KAPPA); }
 
 /* sqrt(|theta|^2) at theta = 0 has a NaN gradient: AID-CG must stop with
  * BOME_ERR_NONFINITE and leave v where it was, as the other methods do. */

@@ -95,6 +95,36 @@ enum { BOME_OUTER = 0, BOME_INNER = 1 };
 int bome_problem_set_bounds(bome_problem *p, int which, int index, bome_real lo, bome_real hi);
 int bome_problem_set_objectives(bome_problem *p, bome_objective_fn f, bome_objective_fn g, void *ctx);
 
+/* ---- Methods ------------------------------------------------------------------ */
+
+/*
+ * Every method takes the same problem. The table behind these functions is
+ * the one list of methods: `bome methods`, the CLI's --method, its help and
+ * the tests are all driven by it. A method's name (bome_method_name) is how
+ * the CLI and the JSON spell it.
+ */
+typedef enum bome_method {
+    BOME_METHOD_BOME = 0, /* the paper's method: first order, no Hessians */
+    BOME_METHOD_ITD,      /* iterative differentiation: v's gradient through the T
+                           * unrolled inner steps (second order); theta takes theta_T */
+    BOME_METHOD_AID_CG,   /* implicit differentiation at theta_T, H^-1 grad_theta f by
+                           * conjugate gradients on Hessian-vector products. The
+                           * formula assumes theta_T inside any box on theta */
+    BOME_METHOD_BSG1,     /* BSG-1, first order: at theta_T, v moves along grad_v f -
+                           * (<grad_theta f, grad_theta g> / (|grad_theta g|^2 +
+                           * bsg_eps)) grad_v g; theta takes theta_T */
+    BOME_METHOD_COUNT_    /* not a method: the count when this header was written */
+} bome_method;
+
+int bome_method_count(void);
+/* NULL for a number that is not a method. */
+const char *bome_method_name(int m);
+const char *bome_method_summary(int m);
+/* 1: first order (gradients only); 2: Hessian-vector products. 0 if not a method. */
+int bome_method_order(int m);
+/* The method of that name, or -1. */
+int bome_method_from_name(const char *name);
+
 /* ---- Options ------------------------------------------------------------------ */
 
 typedef enum bome_phi {
@@ -102,34 +132,20 @@ typedef enum bome_phi {
     BOME_PHI_VALUE     /* phi = eta q: the released hyper-parameter code */
 } bome_phi;
 
-typedef enum bome_method {
-    BOME_METHOD_BOME = 0, /* the paper's method: first order, no Hessians */
-    BOME_METHOD_ITD,      /* iterative differentiation: v's gradient through the T
-                           * unrolled inner steps (second order, from the same
-                           * f and g); theta then takes the inner loop's end */
-    BOME_METHOD_AID_CG,   /* implicit differentiation at theta_T: grad_v f -
-                           * d2g/dv dtheta H^-1 grad_theta f, H = d2g/dtheta2,
-                           * the solve by cg_steps of conjugate gradients on
-                           * Hessian-vector products; theta takes theta_T.
-                           * The formula assumes theta_T inside any box on
-                           * theta: an active bound is not accounted for */
-    BOME_METHOD_BSG1      /* BSG-1, first order: at theta_T, v moves along
-                           * -(<grad_theta f, grad_theta g> / (|grad_theta g|^2 +
-                           * lambda_eps)) grad_v g; theta takes theta_T */
-} bome_method;
-
 typedef enum bome_update {
     BOME_UPDATE_SGD = 0,  /* x -= lr d */
     BOME_UPDATE_MOMENTUM, /* PyTorch SGD: buf = mu buf + d (buf = d at first); x -= lr buf */
     BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
 } bome_update;
 
-/* For ITD, AID-CG and BSG-1: f and g at (v_k, theta_T), grad_f_norm the
- * norm of v's hypergradient, kkt its square; q, lambda, phi and grad_q_norm
- * are 0. */
+/* What every method reports of a step. f and g are taken where the method
+ * evaluates them (BOME: at (v_k, theta_k); the rivals: at theta_T);
+ * grad_f_norm is the norm of the method's direction for v where it has no
+ * q (kkt then its square); q, lambda, phi and grad_q_norm are BOME's and 0
+ * for methods without them. */
 typedef struct bome_step_stats {
     long step;          /* outer steps completed, from 1 */
-    double f, g, q;     /* at (v_k, theta_k), before the step */
+    double f, g, q;
     double lambda, phi;
     double grad_f_norm, grad_q_norm; /* over all of (v, theta) */
     double kkt;         /* min over l >= 0 of ||grad f + l grad q||^2 + q */
@@ -146,6 +162,19 @@ typedef int (*bome_step_fn)(void *ud, bome_solver *s, const bome_step_stats *st)
  * with that status. */
 typedef int (*bome_refill_fn)(void *ud, bome_rng *rng, long step);
 
+/* Slots for the methods' own settings; see bome_options_set. */
+#define BOME_OPTION_SLOTS 64
+
+/*
+ * The settings every method shares are fields; a method's own settings
+ * (BOME's eta, AID-CG's cg_steps, ...) live in param[] and are read and
+ * written by name with bome_options_set / bome_options_get, as NLopt's
+ * nlopt_set_param does. Why: bome_options is a caller-allocated struct, so
+ * every new field would change its size and break the ABI; with the slots a
+ * new method adds settings without changing the struct, and the names are the
+ * stable interface (the slot a name maps to is private). Shared fields can be
+ * set by name too, which is what the CLI and the JSON do.
+ */
 typedef struct bome_options {
     bome_method method;     /* (BOME_METHOD_BOME) */
     int T;                  /* inner gradient steps per outer step (10) */
@@ -154,24 +183,20 @@ typedef struct bome_options {
     int inner_momentum_keep;/* 1: its buffer carries over from one outer step to
                              * the next, as in the released hyper-cleaning code
                              * (one inner optimizer for the whole run); 0: it
-                             * restarts at every outer step (0; ITD and
-                             * AID-CG always restart it, as the reference's
-                             * implementations do; BSG-1 keeps it like BOME) */
-    int cg_steps;           /* AID-CG: conjugate-gradient iterations (10) */
-    double eta;             /* (0.5) */
-    bome_phi phi;           /* (BOME_PHI_GRAD) */
-    double lr_outer;        /* xi for v (0.05) */
-    double lr_inner;        /* xi for theta (0.05; unused by ITD, AID-CG and BSG-1,
-                             * where theta takes theta_T) */
+                             * restarts at every outer step (0; only methods that
+                             * keep an inner loop across steps, BOME and BSG-1,
+                             * honour it; the others restart it, as the
+                             * reference's implementations do) */
+    double lr_outer;        /* step size for v (0.05) */
+    double lr_inner;        /* step size for theta (0.05; unused by methods where
+                             * theta takes theta_T) */
     bome_update update;     /* outer update rule (BOME_UPDATE_SGD) */
     double momentum;        /* mu for BOME_UPDATE_MOMENTUM (0.9) */
     double adam_beta1, adam_beta2, adam_eps; /* (0.9, 0.999, 1e-8) */
-    double lambda_eps;      /* added to ||grad q||^2 in lambda's denominator, and
-                             * to ||grad_theta g||^2 in BSG-1's (1e-8) */
     long max_steps;         /* for bome_solve / bome_solver_run (1000) */
-    double tol;             /* stop once the KKT residual (the rivals: the squared
-                             * hypergradient) is below it (0: never) */
-    uint64_t seed;          /* for the refill rng (0) */
+    double tol;             /* stop once the KKT residual (methods without q: the
+                             * squared norm of v's direction) is below it (0: never) */
+    uint64_t seed;          /* for the refill rng and any sampling (0) */
     bome_step_fn on_step;
     void *on_step_ud;
     bome_refill_fn refill;
@@ -180,7 +205,48 @@ typedef struct bome_options {
                              * bome_graph_set_threads (0 or 1: one) */
     bome_alloc_fn alloc;    /* for everything the solver allocates (NULL: the C library's) */
     void *alloc_ud;
+    double param[BOME_OPTION_SLOTS]; /* the methods' own settings, by name only */
 } bome_options;
+
+/*
+ * The description of one setting, shared or a method's own: the one place
+ * its name, default, range and help are written; bome_options_default, the
+ * checks, the CLI's flags and help and the JSON all read it.
+ */
+typedef enum bome_option_type {
+    BOME_OPTION_INT = 0,    /* a whole number */
+    BOME_OPTION_REAL,
+    BOME_OPTION_CHOICE      /* one of choices, stored as its index */
+} bome_option_type;
+
+enum { BOME_OPEN_LO = 1, BOME_OPEN_HI = 2 };
+
+typedef struct bome_option_info {
+    const char *name;       /* for bome_options_set and the JSON; the CLI's flag is
+                             * --name with '_' written '-' */
+    const char *alias;      /* a second name (e.g. "lr_v"), or NULL */
+    const char *help;       /* one line */
+    bome_option_type type;
+    double def, lo, hi;     /* the default and the range [lo, hi] */
+    unsigned open;          /* BOME_OPEN_LO / BOME_OPEN_HI: that end excluded */
+    const char *choices;    /* BOME_OPTION_CHOICE: "sgd|momentum|adam" */
+    int method;             /* -1: every method's; else the method it belongs to */
+} bome_option_info;
+
+int bome_option_count(void);
+/* Fills *out with setting i (shared ones first, then each method's own in
+ * the table's order). BOME_ERR_ARG if i is out of range. */
+int bome_option_info_at(int i, bome_option_info *out);
+/* The index of the setting with that name or alias, or -1. */
+int bome_option_find(const char *name);
+
+/* Sets a setting by name: BOME_ERR_ARG for an unknown name, a value outside
+ * its range, or a fraction for a whole number; the options are then unchanged. */
+int bome_options_set(bome_options *o, const char *name, double value);
+int bome_options_get(const bome_options *o, const char *name, double *value);
+/* Checks every shared setting and the chosen method's own. BOME_OK, or an
+ * error code with a message in msg (which may be NULL). */
+int bome_options_check(const bome_options *o, char *msg, size_t msglen);
 
 /* The paper's defaults (its toy problems' settings). */
 void bome_options_default(bome_options *o);

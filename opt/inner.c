@@ -1,0 +1,104 @@
+/* The inner loop: T gradient steps on g(v_k, .) from theta_k, run on a
+ * plan built once over params that hold the iterate. Nothing is recorded
+ * for differentiation through it (ITD and reverse build their own). */
+#include "solver.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int opt_inner_params(bome_solver *s)
+{
+    for (int j = 0; j < s->nt; j++) {
+        char name[80];
+        snprintf(name, sizeof name, "%s_T", s->var[s->nv + j]->name);
+        s->inner[j] = bome_param(s->g, name, s->var[s->nv + j]->shape);
+    }
+    return opt_check_graph(s, "the inner iterate");
+}
+
+int opt_inner_build(bome_solver *s)
+{
+    bome_vars at_t = opt_vars(s, s->inner);
+    s->g_inner = opt_build(s, "g(v, theta_t) for the inner loop", s->p->g, &at_t);
+    if (s->g_inner)
+        bome_grad(s->g, s->g_inner, s->nt, s->inner, s->inner_grad);
+    if (opt_check_graph(s, "the inner loop"))
+        return s->status;
+    s->plan_inner = opt_plan(s, "the inner loop", s->nt, s->inner_grad);
+    return s->status;
+}
+
+int opt_inner_loop(bome_solver *s, bool keep_momentum)
+{
+    const bome_options *o = &s->o;
+    bool keep = keep_momentum && o->inner_momentum_keep;
+    opt_vars_to_nodes(s, s->nv, s->nt, s->inner);
+    for (int t = 0; t < o->T; t++) {
+        int rc = bome_plan_run(s->plan_inner);
+        if (rc)
+            return opt_fail(s, rc, "inner step %d: %s", t + 1, bome_graph_errmsg(s->g));
+        for (int j = 0; j < s->nt; j++) {
+            bome_real *th = bome_data(s->inner[j]), *buf = s->inner_buf[j];
+            const bome_real *d = bome_data(s->inner_grad[j]);
+            size_t n = s->var[s->nv + j]->size;
+            if (o->inner_momentum > 0) {
+                /* buf = d on the first step, as PyTorch's SGD does */
+                double mu = t || (keep && s->inner_buf_live) ? o->inner_momentum : 0.0;
+                for (size_t i = 0; i < n; i++) {
+                    buf[i] = mu * buf[i] + d[i];
+                    th[i] -= o->alpha * buf[i];
+                }
+            } else {
+                for (size_t i = 0; i < n; i++)
+                    th[i] -= o->alpha * d[i];
+            }
+            opt_project(s->var[s->nv + j], th); /* the inner iterates stay feasible too */
+        }
+    }
+    s->inner_buf_live = true;
+    return BOME_OK;
+}
+
+int opt_descend(bome_solver *s, bome_node *const *x, bome_node *const *grad, bome_plan *plan, int steps, double lr)
+{
+    for (int t = 0; t < steps; t++) {
+        int rc = bome_plan_run(plan);
+        if (rc)
+            return opt_fail(s, rc, "step %ld, inner step %d: %s", s->steps + 1, t + 1, bome_graph_errmsg(s->g));
+        for (int j = 0; j < s->nt; j++) {
+            bome_real *th = bome_data(x[j]);
+            const bome_real *d = bome_data(grad[j]);
+            for (size_t i = 0; i < s->var[s->nv + j]->size; i++)
+                th[i] -= lr * d[i];
+            opt_project(s->var[s->nv + j], th);
+        }
+    }
+    return BOME_OK;
+}
+
+/* theta_T as nodes: T unrolled steps from theta_k (inner momentum from zero,
+ * as PyTorch's SGD starts it; boxes as clamps). Shared by ITD and reverse. */
+int opt_unroll(bome_solver *s, bome_node **cur, int steps, const char *what)
+{
+    bome_graph *g = s->g;
+    const bome_options *o = &s->o;
+    int nt = s->nt, nv = s->nv;
+    bome_node **mom = opt_zalloc(s, (size_t)nt, sizeof *mom);
+    bome_node **dir = opt_zalloc(s, (size_t)nt, sizeof *dir);
+    for (int t = 0; t < steps && !s->status; t++) {
+        bome_vars at = opt_vars(s, cur);
+        bome_node *gt = opt_build(s, what, s->p->g, &at);
+        if (!gt || bome_grad(g, gt, nt, cur, dir))
+            break;
+        for (int j = 0; j < nt; j++) {
+            if (o->inner_momentum > 0)
+                dir[j] = mom[j] = t ? bome_add(g, bome_scale(g, mom[j], o->inner_momentum), dir[j]) : dir[j];
+            bome_node *next = bome_sub(g, cur[j], bome_scale(g, dir[j], o->alpha));
+            const opt_var *v = s->var[nv + j];
+            cur[j] = v->bounded ? bome_clamp(g, next, v->lo, v->hi) : next;
+        }
+    }
+    opt_zfree(s, mom);
+    opt_zfree(s, dir);
+    return opt_check_graph(s, what);
+}

@@ -1,0 +1,122 @@
+/* BOME (Liu, Ye, Wright, Stone, Liu, NeurIPS 2022): T inner steps to
+ * theta_T, q(v, theta) = g(v, theta) - g(v, stop_gradient(theta_T)), and one
+ * step along grad f + lambda grad q over all of (v, theta). First order: the
+ * graphs are plain gradients of f and of q, built once. */
+#include "../method.h"
+
+#include <math.h>
+#include <string.h>
+
+enum { ETA, PHI, LAMBDA_EPS };
+
+static const opt_setting params[] = {
+    OPT_REAL("eta", 0.5, 0, 1e300, "BOME's eta: phi = eta |grad q|^2 or eta q"),
+    OPT_CHOICE("phi", BOME_PHI_GRAD, "grad|value", 2, "phi = eta |grad q|^2 (the paper's theory) or eta q (its code)"),
+    OPT_REAL("lambda_eps", 1e-8, 0, 1e300, "added to |grad q|^2 in lambda's denominator"),
+};
+
+typedef struct state {
+    bome_node **gf, **gq;   /* nk each: grad f, grad q wrt (v, theta) */
+    bome_node *q;
+    bome_plan *plan;
+} state;
+
+double bome_lambda(double phi, double dot_fq, double norm2_q, double eps)
+{
+    double l = (phi - dot_fq) / (norm2_q + eps);
+    return l > 0 ? l : 0.0;
+}
+
+static int build(bome_solver *s, void *st)
+{
+    state *b = st;
+    bome_graph *g = s->g;
+    bome_node **frozen = opt_zalloc(s, (size_t)s->nt, sizeof *frozen);
+    b->gf = opt_zalloc(s, (size_t)s->nk, sizeof *b->gf);
+    b->gq = opt_zalloc(s, (size_t)s->nk, sizeof *b->gq);
+    if (s->status)
+        goto done;
+    for (int j = 0; j < s->nt; j++)
+        frozen[j] = bome_stop_gradient(g, s->inner[j]);
+    bome_vars at_k = opt_vars(s, s->x + s->nv), at_T = opt_vars(s, frozen);
+    s->f = opt_build(s, "f(v, theta)", s->p->f, &at_k);
+    s->gk = opt_build(s, "g(v, theta)", s->p->g, &at_k);
+    bome_node *gT = opt_build(s, "g(v, stop_gradient(theta_T))", s->p->g, &at_T);
+    if (opt_inner_build(s))
+        goto done;
+    /* q = g(v, theta) - g(v, sg[theta_T]): its theta-gradient is g's at
+     * theta_k, its v-gradient the difference of g's v-gradients. */
+    b->q = bome_sub(g, s->gk, gT);
+    bome_grad(g, s->f, s->nk, s->x, b->gf);
+    bome_grad(g, b->q, s->nk, s->x, b->gq);
+    if (opt_check_graph(s, "the BOME graph"))
+        goto done;
+    bome_node **outs = opt_zalloc(s, 3 + 2 * (size_t)s->nk, sizeof *outs);
+    if (outs) {
+        outs[0] = s->f;
+        outs[1] = s->gk;
+        outs[2] = b->q;
+        memcpy(outs + 3, b->gf, (size_t)s->nk * sizeof *outs);
+        memcpy(outs + 3 + s->nk, b->gq, (size_t)s->nk * sizeof *outs);
+        b->plan = opt_plan(s, "BOME's outer step", 3 + 2 * s->nk, outs);
+        opt_zfree(s, outs);
+    }
+done:
+    opt_zfree(s, frozen);
+    return s->status;
+}
+
+static int step(bome_solver *s, void *st, bome_step_stats *r)
+{
+    state *b = st;
+    int rc = opt_inner_loop(s, true);
+    if (!rc)
+        rc = opt_run(s, b->plan, r);
+    if (rc)
+        return rc;
+    r->f = bome_value(s->f);
+    r->g = bome_value(s->gk);
+    r->q = bome_value(b->q);
+    double fq = opt_dot_nodes(b->gf, b->gq, s->nk), ff = opt_dot_nodes(b->gf, b->gf, s->nk),
+           qq = opt_dot_nodes(b->gq, b->gq, s->nk);
+    double eta = opt_param(s, ETA), eps = opt_param(s, LAMBDA_EPS);
+    if ((int)opt_param(s, PHI) == BOME_PHI_GRAD) {
+        /* As the released toys compute it: eta - <gf, gq> / (|gq|^2 + eps),
+         * which stays near eta when |gq|^2 << eps instead of shrinking to 0. */
+        r->phi = eta * qq;
+        double l = eta - fq / (qq + eps);
+        r->lambda = l > 0 ? l : 0.0;
+    } else {
+        r->phi = eta * r->q;
+        r->lambda = bome_lambda(r->phi, fq, qq, eps);
+    }
+    r->grad_f_norm = sqrt(ff);
+    r->grad_q_norm = sqrt(qq);
+    /* min over l >= 0 of ||gf + l gq||^2 is at l = max(0, -<gf,gq>/||gq||^2). */
+    double lk = qq > 0 ? fmax(0.0, -fq / qq) : 0.0;
+    r->kkt = fmax(0.0, ff + 2 * lk * fq + lk * lk * qq) + r->q;
+    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(r->q) || !isfinite(fq) || !isfinite(ff) || !isfinite(qq) ||
+        !isfinite(r->lambda)) {
+        s->dead = true;
+        return opt_fail(s, BOME_ERR_NONFINITE,
+                        "step %ld: non-finite value (f = %g, g = %g, q = %g, |grad f|^2 = %g, |grad q|^2 = %g); "
+                        "the variables hold the last finite iterate",
+                        r->step, r->f, r->g, r->q, ff, qq);
+    }
+    opt_save_iterate(s);
+    for (int k = 0; k < s->nk; k++)
+        opt_apply_update(s, k, bome_data(b->gf[k]), bome_data(b->gq[k]), r->lambda);
+    return opt_check_iterate(s, r);
+}
+
+static void release(bome_solver *s, void *st)
+{
+    state *b = st;
+    opt_zfree(s, b->gf);
+    opt_zfree(s, b->gq);
+}
+
+const opt_method opt_method_bome = {
+    "bome", "BOME: first order, T inner steps, q = g - g(theta_T), adaptive lambda (the paper's method)", 1,
+    OPT_INNER_LOOP | OPT_KEEPS_MOMENTUM, sizeof(state), OPT_PARAMS(params), build, step, release,
+};

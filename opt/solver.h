@@ -1,0 +1,158 @@
+/* Private to opt: the problem's declarations, the solver every method runs
+ * inside, and the shared pieces the methods are built from. Not installed. */
+#ifndef OPT_SOLVER_H
+#define OPT_SOLVER_H
+
+#include "bome/opt.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bome/rng.h"
+
+#if defined(__GNUC__)
+#define OPT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define OPT_PRINTF(a, b)
+#endif
+
+typedef struct opt_var {
+    char name[64];
+    bome_shape shape;
+    size_t size;
+    bome_real *values;      /* caller's memory */
+    bool bounded;
+    bome_real lo, hi;
+} opt_var;
+
+typedef struct opt_data {
+    char name[64];
+    bome_shape shape;
+    bool labels;
+    const bome_real *values;
+    const int32_t *labels_values;
+} opt_data;
+
+struct bome_problem {
+    opt_var *vars[2];       /* BOME_OUTER, BOME_INNER */
+    int n_vars[2], cap_vars[2];
+    opt_data *data;
+    int n_data, cap_data;
+    bome_objective_fn f, g;
+    void *ctx;
+    int status;
+    char msg[512];
+};
+
+int opt_error(bome_problem *p, int code, const char *fmt, ...) OPT_PRINTF(3, 4);
+
+struct opt_method;
+
+/* What every method has; a method's own nodes, plans and buffers live in
+ * its state (method.h), never here. */
+struct bome_solver {
+    bome_problem *p;
+    bome_options o;
+    const struct opt_method *m;
+    void *state;             /* m->state_size bytes, zeroed, freed by the solver */
+    int param_base;          /* m's first slot in o.param */
+    bome_graph *g;
+    int nv, nt, nk;          /* outer, inner, all variables */
+    opt_var **var;           /* nk: outer first, then inner */
+    bome_node **x;           /* nk params bound to the caller's values */
+    bome_node **data;        /* the problem's inputs and labels, bound */
+    /* The shared inner loop (inner.c), for methods that run one. */
+    bome_node **inner;       /* nt params: the inner iterate theta^(t) */
+    bome_node **inner_grad;  /* nt: grad of g(v, theta^(t)) wrt theta^(t) */
+    bome_node *g_inner;      /* g(v, theta^(t)) */
+    bome_plan *plan_inner;
+    bome_real **inner_buf;   /* nt momentum buffers of the inner loop */
+    bool inner_buf_live;     /* inner_buf holds a direction to carry over */
+    /* f and g where the method reports them (bome_step_stats). */
+    bome_node *f, *gk;
+    bome_real **m1, **m2;    /* nk: outer momentum / Adam moments */
+    bome_real **prev;        /* nk: the iterate before the update, restored if it overflows */
+    long steps;
+    double total_seconds;
+    bool dead;               /* a non-finite step happened */
+    bool stop;               /* the callback asked to stop */
+    int status;
+    char msg[512];
+    bome_rng rng;
+};
+
+/* ---- solver.c ---- */
+int opt_fail(bome_solver *s, int code, const char *fmt, ...) OPT_PRINTF(3, 4);
+/* The builders' view of the variables: v = x[0..nv), theta the given nt
+ * nodes (x + nv for theta_k), the problem's data. */
+bome_vars opt_vars(const bome_solver *s, bome_node *const *theta);
+/* Calls a builder and checks that it gave a scalar on the solver's graph. */
+bome_node *opt_build(bome_solver *s, const char *what, bome_objective_fn fn, const bome_vars *x);
+/* Fails with the graph's error, naming what was being built, if it has one. */
+int opt_check_graph(bome_solver *s, const char *what);
+/* A plan of the outputs, or the graph's error with what in the message. */
+bome_plan *opt_plan(bome_solver *s, const char *what, int n, bome_node *const *outs);
+/* A plan of f, g (s->f, s->gk), then a[0..na), then b[0..nb). */
+bome_plan *opt_plan_f_gk(bome_solver *s, bome_node *const *a, size_t na, bome_node *const *b, size_t nb);
+int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r);
+/* A method's own setting i (its params[i]). */
+double opt_param(const bome_solver *s, int i);
+
+/* ---- alloc.c ---- */
+void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */
+void opt_zfree(bome_solver *s, void *p);
+/* One zeroed buffer per variable k in [from, to); NULL if memory ran out. */
+bome_real **opt_buffers(bome_solver *s, int from, int to);
+void opt_free_buffers(bome_solver *s, bome_real **b, int n);
+/* The allocator wrappers for what the solver itself lives in. */
+void *opt_raw_alloc(bome_alloc_fn a, void *ud, size_t bytes);
+void opt_raw_free(bome_alloc_fn a, void *ud, void *ptr);
+bome_alloc_fn opt_system_alloc(void);
+
+/* ---- blocks.c: sums over variable blocks ---- */
+/* sum_k <a_k, b_k> over n nodes of matching sizes. */
+double opt_dot_nodes(bome_node *const *a, bome_node *const *b, int n);
+/* sum_k <a_k, b_k> over buffers of variables [from, from + n). */
+double opt_dot_bufs(const bome_solver *s, int from, int n, bome_real *const *a, bome_real *const *b);
+/* <a, b> summed over n blocks, as a graph node (for Hessian-vector products). */
+bome_node *opt_block_dot(bome_graph *g, bome_node *const *a, bome_node *const *b, int n);
+/* Copies node values into variables [from, from + n), or the reverse. */
+void opt_nodes_to_vars(bome_solver *s, int from, int n, bome_node *const *a);
+void opt_vars_to_nodes(bome_solver *s, int from, int n, bome_node *const *a);
+bool opt_nodes_finite(bome_node *const *a, int n);
+
+/* ---- inner.c: the inner loop on g ---- */
+/* Creates the nt theta^(t) params (names "<theta>_T"). */
+int opt_inner_params(bome_solver *s);
+/* g at theta^(t), its theta-gradient and the plan that computes it. */
+int opt_inner_build(bome_solver *s);
+/* theta^(0) = theta_k; T steps on g(v_k, .) into s->inner (keep_momentum:
+ * honour inner_momentum_keep). */
+int opt_inner_loop(bome_solver *s, bool keep_momentum);
+/* cur[0..nt) holds theta nodes; replaces them with the nodes of `steps`
+ * unrolled inner steps from there (momentum from zero, boxes as clamps). */
+int opt_unroll(bome_solver *s, bome_node **cur, int steps, const char *what);
+/* steps of plain gradient descent x -= lr grad on nt theta-shaped params,
+ * grad computed by plan; projected onto theta's boxes. */
+int opt_descend(bome_solver *s, bome_node *const *x, bome_node *const *grad, bome_plan *plan, int steps, double lr);
+
+/* ---- update.c: the outer update ---- */
+void opt_project(const opt_var *v, bome_real *x); /* onto v's box, if it has one */
+/* Variable k -= step(gf + lambda gq) by options.update (gf or gq may be
+ * NULL), then its box. */
+void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda);
+/* The iterate before an update, and the check after it: a non-finite value
+ * restores the saved iterate and ends the run (BOME_ERR_NONFINITE). */
+void opt_save_iterate(bome_solver *s);
+int opt_check_iterate(bome_solver *s, const bome_step_stats *r);
+/* Ends the run on a non-finite value, naming f, g and what else was. */
+int opt_stop_nonfinite(bome_solver *s, const bome_step_stats *r, const char *what, double value);
+/* theta_{k+1} = theta_T (s->inner), as the reference's ITD, AID and BSG-1
+ * do, then opt_check_iterate. */
+int opt_take_theta_T(bome_solver *s, const bome_step_stats *r);
+/* The common end of a hypergradient method's step: f, g and the squared
+ * norm of v's direction hv[0..nv) into r, the non-finite stop, v's update,
+ * theta = theta_T. */
+int opt_hyper_step(bome_solver *s, bome_step_stats *r, bome_real *const *hv);
+
+#endif
