@@ -6,15 +6,20 @@
 #include <stdio.h>
 #include <string.h>
 
-int opt_inner_params(bome_solver *s)
+int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out)
 {
     for (int j = 0; j < s->nt; j++) {
         char name[80];
-        snprintf(name, sizeof name, "%s_T", s->var[s->nv + j]->name);
-        s->inner[j] = bome_param(s->g, name, s->var[s->nv + j]->shape);
+        snprintf(name, sizeof name, "%s_%s", s->var[s->nv + j]->name, suffix);
+        out[j] = bome_param(s->g, name, s->var[s->nv + j]->shape);
     }
-    return opt_check_graph(s, "the inner iterate");
+    if (opt_check_graph(s, "the copies of theta"))
+        return s->status;
+    opt_vars_to_nodes(s, s->nv, s->nt, out);
+    return BOME_OK;
 }
+
+int opt_inner_params(bome_solver *s) { return opt_theta_params(s, "T", s->inner); }
 
 int opt_inner_build(bome_solver *s)
 {
