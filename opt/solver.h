@@ -40,6 +40,11 @@ struct bome_problem {
     int n_data, cap_data;
     bome_objective_fn f, g;
     void *ctx;
+    int *inner_start;       /* per inner variable: the outer one it starts at, or -1 */
+    int n_start;            /* inner variables when inner_start was made */
+    int batch;              /* tasks per step (0: no task sampler) */
+    bome_task_fn draw;
+    void *draw_ud;
     int status;
     char msg[512];
 };
@@ -97,6 +102,8 @@ bome_plan *opt_plan_f_gk(bome_solver *s, bome_node *const *a, size_t na, bome_no
 int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r);
 /* A method's own setting i (its params[i]). */
 double opt_param(const bome_solver *s, int i);
+/* The outer variable inner variable j starts at (meta-learning), or -1. */
+int opt_inner_start(const bome_solver *s, int j);
 
 /* ---- alloc.c ---- */
 void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */

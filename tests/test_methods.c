@@ -159,7 +159,10 @@ static void threads_case(int method)
     }
     for (int i = 0; i < TK * TD; i++)
         cr_expect(fabs(w1[i] - w3[i]) <= 1e-10 * fmax(1, fabs(w1[i])), "W[%d]: %.17g vs %.17g", i, w1[i], w3[i]);
-    cr_expect_gt(moved, 1e-3, "%s: v did not move (%g)", bome_method_name(method), moved);
+    /* FO-BLO's direction is grad_v f alone where theta does not start at v,
+     * and this f does not depend on v */
+    if (method != BOME_METHOD_FO_BLO)
+        cr_expect_gt(moved, 1e-3, "%s: v did not move (%g)", bome_method_name(method), moved);
 }
 
 /* The second-order methods' plans hold Hessian-vector nodes over the rows:
@@ -257,7 +260,10 @@ ParameterizedTest(int *m, methods, same_seed_same_trajectory)
     seeded_run(*m, 7, b);
     seeded_run(*m, 8, c);
     cr_expect_eq(memcmp(a, b, sizeof a), 0, "%s: same seed, different result", bome_method_name(*m));
-    cr_expect_neq(memcmp(a, c, sizeof a), 0, "%s: the seed's noise changed nothing", bome_method_name(*m));
+    /* the noise is in f only, and FO-BLO's v moves by grad_v f, which it does
+     * not reach (no inner start here) */
+    if (*m != BOME_METHOD_FO_BLO)
+        cr_expect_neq(memcmp(a, c, sizeof a), 0, "%s: the seed's noise changed nothing", bome_method_name(*m));
     cr_expect_neq(memcmp(a, X0, sizeof a), 0, "%s: nothing moved", bome_method_name(*m));
 }
 
