@@ -164,7 +164,7 @@ typedef enum bome_update {
     BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
 } bome_update;
 
-/* What every method reports of a step. f and g are taken where the method
+/* What every method reports of a step (ufo-blo reports its q in lambda). f and g are taken where the method
  * evaluates them (BOME: at (v_k, theta_k); the rivals: at theta_T);
  * grad_f_norm is the norm of the method's direction for v where it has no
  * q (kkt then its square); q, lambda, phi and grad_q_norm are BOME's and 0
