@@ -14,6 +14,7 @@ typedef struct cli_args {
     const char *method;
     bome_options o;         /* the problem's defaults, then the flags */
     int start;              /* starting point, for problems with several */
+    long budget;            /* --budget: gradients + HVPs after which to stop */
     const bome_case *c;     /* the case being run, if it is one */
     double case_params[BOME_CASE_MAX_PARAMS]; /* its own settings (c->params) */
     const char *csv_path;

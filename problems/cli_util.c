@@ -161,6 +161,13 @@ int cli_parse(cli_args *a, int argc, char **argv)
         continue;                                                 \
     }
         INT("--start", a->start)
+        if (strcmp(k, "--budget") == 0) {
+            if (!parse_long(v, &n) || n < 0)
+                return bad(k, v, "a whole number >= 0");
+            a->budget = n;
+            i++;
+            continue;
+        }
         STR("--method", a->method)
         STR("--csv", a->csv_path)
         STR("--dot", a->dot_path)

@@ -69,7 +69,10 @@ static void run_usage(FILE *out, const bome_options *o)
           "  --method M           the bilevel method (default bome); `bome methods` lists them\n"
           "  --momentum X         outer momentum; X > 0 also selects --update momentum, 0 plain steps\n"
           "  --adam, --sgd        the same as --update adam, --update sgd\n"
-          "  --start K            starting point, where the paper has several (coreset: 0-2)\n",
+          "  --start K            starting point, where the paper has several (coreset: 0-2)\n"
+          "  --budget N           stop once N gradients plus Hessian-vector products are spent\n"
+          "                       (methods that count them: the meta-learning ones)\n"
+          "  --eval-every N       the held-out score every N steps, in the CSV (problems with one)\n",
           out);
     option_lines(out, o, -1, "settings every method shares:\n");
     for (int m = 0; m < bome_method_count(); m++) {
@@ -124,6 +127,7 @@ typedef struct run_ctx {
     const bome_options *o;
     int eval_every;
     long grad_evals, hvp_evals; /* over the run */
+    long budget;                /* stop once they reach it (0: no limit) */
 } run_ctx;
 
 static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
@@ -150,7 +154,7 @@ static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
     char text[128];
     snprintf(text, sizeof text, "f %.4g  q %.3g  lambda %.3g", st->f, st->q, st->lambda);
     cli_progress_draw(&c->bar, st->step, text);
-    return 0;
+    return c->budget > 0 && c->grad_evals + c->hvp_evals >= c->budget;
 }
 
 static void print_vector(FILE *out, const bome_real *x, int n, bool json)
@@ -200,6 +204,7 @@ static int run_case(const bome_case *c, cli_args *a)
     ctx.r = &r;
     ctx.o = &a->o;
     ctx.eval_every = a->eval_every;
+    ctx.budget = a->budget;
     a->o.on_step = on_step;
     a->o.on_step_ud = &ctx;
     cli_progress_start(&ctx.bar, a->o.max_steps, a->quiet || a->json);
