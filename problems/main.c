@@ -346,5 +346,7 @@ int main(int argc, char **argv)
     int rc = cli_parse(&a, argc - 3, argv + 3);
     if (rc)
         return rc;
+    if (!c)
+        hyperclean_method_defaults(&a);
     return c ? run_case(c, &a) : hyperclean_main(&a);
 }
