@@ -44,9 +44,8 @@ int bome_grad(bome_graph *g, bome_node *y, int n, bome_node *const *wrt, bome_no
     if (g->status)
         return g->status;
 
-    size_t top = (size_t)y->id + 1;
-    size_t bytes = top * (sizeof(bome_node *) + 1);
-    void *scratch = ad_raw_alloc(g, bytes);
+    size_t top = (size_t)y->id + 1, bytes;
+    void *scratch = ad_mul(top, sizeof(bome_node *) + 1, &bytes) ? ad_raw_alloc(g, bytes) : NULL;
     if (!scratch)
         return ad_error(g, BOME_ERR_NOMEM, "bome_grad: out of memory for %zu nodes", top);
     bome_node **adj = scratch;

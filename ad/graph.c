@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,10 +52,14 @@ static size_t header_bytes(void)
 
 /*
  * A zeroed block of the arena starting on a multiple of align (a power of two
- * no larger than ALIGN; chunks start on an ALIGN boundary).
+ * no larger than ALIGN; chunks start on an ALIGN boundary). NULL when the
+ * allocator fails or the size cannot be had at all; nothing is recorded.
  */
-static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
+static void *arena_take(bome_graph *g, size_t bytes, size_t align)
 {
+    /* Rounding and the chunk header below must not wrap around. */
+    if (bytes > SIZE_MAX - header_bytes() - 2 * ALIGN)
+        return NULL;
     bytes = (bytes + align - 1) / align * align;
     if (bytes == 0)
         bytes = align;
@@ -67,10 +72,8 @@ static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
         if (want < CHUNK_BYTES)
             want = CHUNK_BYTES;
         struct arena_chunk *nc = ad_raw_alloc(g, want);
-        if (!nc) {
-            ad_error(g, BOME_ERR_NOMEM, "out of memory: %zu bytes", want);
+        if (!nc)
             return NULL;
-        }
         nc->size = want;
         uintptr_t base = (uintptr_t)nc + header_bytes();
         nc->used = header_bytes() + ((ALIGN - base % ALIGN) % ALIGN);
@@ -90,7 +93,25 @@ static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
     return p;
 }
 
+static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
+{
+    void *p = arena_take(g, bytes, align);
+    if (!p)
+        ad_error(g, BOME_ERR_NOMEM, "out of memory: %zu bytes", bytes);
+    return p;
+}
+
 void *ad_alloc(bome_graph *g, size_t bytes) { return arena_alloc(g, bytes, ALIGN); }
+
+void *ad_alloc_array(bome_graph *g, size_t count, size_t size)
+{
+    size_t bytes;
+    if (!ad_mul(count, size, &bytes)) {
+        ad_error(g, BOME_ERR_NOMEM, "out of memory: %zu x %zu bytes", count, size);
+        return NULL;
+    }
+    return arena_alloc(g, bytes, ALIGN);
+}
 
 /* The threads of a tiled plan (tile.c) may fail at once. */
 static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -230,8 +251,16 @@ static bool grow_tape(bome_graph *g)
 {
     if (g->n_nodes < g->cap_nodes)
         return true;
-    size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
-    bome_node **p = g->alloc(g->ud, g->nodes, g->cap_nodes * sizeof *p, cap * sizeof *p);
+    /* Node ids are ints. */
+    if (g->n_nodes >= INT_MAX) {
+        ad_error(g, BOME_ERR_NOMEM, "the tape is full: %zu nodes", g->n_nodes);
+        return false;
+    }
+    size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256, bytes;
+    if (cap > INT_MAX)
+        cap = INT_MAX;
+    bome_node **p = ad_mul(cap, sizeof *p, &bytes) ? g->alloc(g->ud, g->nodes, g->cap_nodes * sizeof *p, bytes)
+                                                   : NULL;
     if (!p) {
         ad_error(g, BOME_ERR_NOMEM, "out of memory growing the tape to %zu nodes", cap);
         return false;
@@ -251,9 +280,39 @@ static bool valid_shape(bome_shape s)
     return s.rank == 2 && s.rows >= 1 && s.cols >= 1;
 }
 
-static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shape shape, bool buffer)
+/* The most elements one node holds. Ops do row and offset arithmetic in int
+ * ((r1 - r0) * cols, begin * cols) and hand dimensions to BLAS as int, and
+ * the byte count must fit in size_t on a 32-bit host. */
+static size_t max_elements(void)
 {
-    if (!grow_tape(g))
+    size_t by_bytes = (SIZE_MAX - CHUNK_BYTES) / sizeof(bome_real);
+    return by_bytes < (size_t)INT_MAX ? by_bytes : (size_t)INT_MAX;
+}
+
+/* "matmul", or "param 'w'" for a named leaf. */
+static const char *label(const char *what, const char *name, char *buf, size_t len)
+{
+    if (!name)
+        return what;
+    snprintf(buf, len, "%s '%s'", what, name);
+    return buf;
+}
+
+bool ad_size_ok(bome_graph *g, const char *what, const char *name, bome_shape s)
+{
+    /* Positive dimensions below INT_MAX: the product fits in 64 bits. */
+    unsigned long long elems = (unsigned long long)s.rows * (unsigned long long)s.cols;
+    if (elems <= max_elements())
+        return true;
+    char sh[40], lb[160];
+    ad_error(g, BOME_ERR_ARG, "%s: %s is too large (%llu elements; a node holds at most %zu)",
+             label(what, name, lb, sizeof lb), ad_shape_str(s, sh), elems, max_elements());
+    return false;
+}
+
+static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shape shape, bool buffer, const char *name)
+{
+    if (!ad_size_ok(g, op->name, name, shape) || !grow_tape(g))
         return NULL;
     /* Node records, and buffers shorter than a cache line, are packed at
      * their natural alignment rather than ALIGN: a scalar node and its value
@@ -268,9 +327,13 @@ static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shap
     n->size = (size_t)shape.rows * (size_t)shape.cols;
     if (buffer) {
         size_t bytes = n->size * sizeof(bome_real);
-        n->own = arena_alloc(g, bytes, bytes < ALIGN ? _Alignof(bome_real) : ALIGN);
-        if (!n->own)
+        n->own = arena_take(g, bytes, bytes < ALIGN ? _Alignof(bome_real) : ALIGN);
+        if (!n->own) {
+            char sh[40], lb[160];
+            ad_error(g, BOME_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", label(op->name, name, lb, sizeof lb),
+                     ad_shape_str(shape, sh), bytes);
             return NULL;
+        }
         n->data = n->own;
     }
     n->id = (int)g->n_nodes;
@@ -280,7 +343,7 @@ static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shap
 
 bome_node *ad_node(bome_graph *g, const op_desc *op, bome_shape shape, int nsrc, bome_node *const *src)
 {
-    bome_node *n = new_node(g, op, NODE_OP, shape, !op->view);
+    bome_node *n = new_node(g, op, NODE_OP, shape, !op->view, NULL);
     if (!n)
         return NULL;
     n->nsrc = nsrc;
@@ -303,7 +366,7 @@ static bome_node *leaf(bome_graph *g, const char *what, const op_desc *op, int k
                  name ? name : "", shape.rank, shape.rows, shape.cols);
         return NULL;
     }
-    bome_node *n = new_node(g, op, kind, shape, kind != NODE_LABELS);
+    bome_node *n = new_node(g, op, kind, shape, kind != NODE_LABELS, name);
     if (!n)
         return NULL;
     if (name) {

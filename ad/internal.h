@@ -8,6 +8,7 @@
 #include "bome/ad.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum leaf_kind { NODE_OP = 0, NODE_PARAM, NODE_INPUT, NODE_LABELS, NODE_CONST };
 
@@ -99,6 +100,8 @@ int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs);
 
 /* Memory: everything comes from the graph's arena, 64-byte aligned. */
 void *ad_alloc(bome_graph *g, size_t bytes);
+/* count elements of size bytes each; an overflowing product is out of memory. */
+void *ad_alloc_array(bome_graph *g, size_t count, size_t size);
 void *ad_raw_alloc(bome_graph *g, size_t bytes);          /* outside the arena */
 void ad_raw_free(bome_graph *g, void *p, size_t bytes);
 
@@ -108,6 +111,22 @@ int ad_error(bome_graph *g, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+/* *out = a * b, or false when that overflows size_t. */
+static inline bool ad_mul(size_t a, size_t b, size_t *out)
+{
+    if (b && a > SIZE_MAX / b)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+/*
+ * Whether a node of shape s may be made: its element count within what the
+ * ops' int arithmetic and size_t byte counts hold. If not, records
+ * BOME_ERR_ARG naming what (an op, or a leaf and its name) and the shape.
+ */
+bool ad_size_ok(bome_graph *g, const char *what, const char *name, bome_shape s);
 
 /* "scalar", "vector(3)", "matrix(2x3)" into buf (>= 40 bytes). */
 const char *ad_shape_str(bome_shape s, char *buf);
