@@ -9,11 +9,14 @@ static bool check_outs(bome_graph *g, const char *fn, int n, bome_node *const *o
         ad_error(g, BOME_ERR_ARG, "%s: no nodes to evaluate", fn);
         return false;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (!outs[i]) {
             ad_error(g, BOME_ERR_ARG, "%s: outs[%d] is NULL", fn, i);
             return false;
         }
+        if (!ad_own(g, outs[i], "%s, outs[%d]", fn, i))
+            return false;
+    }
     return true;
 }
 

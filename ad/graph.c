@@ -146,6 +146,11 @@ const char *bome_status_str(int status)
     }
 }
 
+/* Graph ids come from one counter for the process, so a node of a freed
+ * graph does not match a new graph that happens to get the same address. */
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t last_graph_id;
+
 bome_graph *bome_graph_new(void) { return bome_graph_new_alloc(NULL, NULL); }
 
 bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
@@ -158,6 +163,9 @@ bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
     memset(g, 0, sizeof *g);
     g->alloc = alloc;
     g->ud = ud;
+    pthread_mutex_lock(&id_lock);
+    g->id = ++last_graph_id;
+    pthread_mutex_unlock(&id_lock);
     g->tile_min_rows = 4096;
     g->tile_block_rows = 64;
     g->threads = 1;
@@ -216,6 +224,22 @@ bool ad_shape_eq(bome_shape a, bome_shape b)
     return a.rank == b.rank && a.rows == b.rows && a.cols == b.cols;
 }
 
+bool ad_own(bome_graph *g, const bome_node *n, const char *fmt, ...)
+{
+    if (n->graph == g->id)
+        return true;
+    char where[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(where, sizeof where, fmt, ap);
+    va_end(ap);
+    if (n->name)
+        ad_error(g, BOME_ERR_ARG, "%s: node '%s' belongs to another graph", where, n->name);
+    else
+        ad_error(g, BOME_ERR_ARG, "%s: node %d (%s) belongs to another graph", where, n->id, n->op->name);
+    return false;
+}
+
 static bool check_sources(bome_graph *g, const char *op, int n, bome_node *const *src, int labels_at)
 {
     if (!g)
@@ -227,6 +251,9 @@ static bool check_sources(bome_graph *g, const char *op, int n, bome_node *const
                 ad_error(g, BOME_ERR_ARG, "%s: argument %d is NULL", op, i + 1);
             return false;
         }
+    for (int i = 0; i < n; i++)
+        if (!ad_own(g, src[i], "%s, argument %d", op, i + 1))
+            return false;
     for (int i = 0; i < n; i++)
         if ((src[i]->kind == NODE_LABELS) != (i == labels_at)) {
             if (i == labels_at)
@@ -323,6 +350,7 @@ static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shap
         return NULL;
     n->op = op;
     n->kind = kind;
+    n->graph = g->id;
     n->shape = shape;
     n->size = (size_t)shape.rows * (size_t)shape.cols;
     if (buffer) {
@@ -413,6 +441,8 @@ int bome_bind(bome_graph *g, bome_node *leaf_node, bome_real *data)
         return BOME_ERR_ARG;
     if (!leaf_node)
         return ad_error(g, BOME_ERR_ARG, "bome_bind: node is NULL");
+    if (!ad_own(g, leaf_node, "bome_bind"))
+        return BOME_ERR_ARG;
     if (leaf_node->kind != NODE_PARAM && leaf_node->kind != NODE_INPUT)
         return ad_error(g, BOME_ERR_KIND, "bome_bind: '%s' is a %s node; only params and inputs bind",
                         leaf_node->name ? leaf_node->name : "", leaf_node->op->name);
@@ -429,6 +459,8 @@ int bome_bind_labels(bome_graph *g, bome_node *labels, const int32_t *data)
         return BOME_ERR_ARG;
     if (!labels || !data)
         return ad_error(g, BOME_ERR_ARG, "bome_bind_labels: %s is NULL", labels ? "data" : "node");
+    if (!ad_own(g, labels, "bome_bind_labels"))
+        return BOME_ERR_ARG;
     if (labels->kind != NODE_LABELS)
         return ad_error(g, BOME_ERR_KIND, "bome_bind_labels: node %d is a %s node, not labels",
                         labels->id, labels->op->name);
@@ -442,6 +474,8 @@ int bome_set(bome_graph *g, bome_node *leaf_node, const bome_real *values)
         return BOME_ERR_ARG;
     if (!leaf_node || !values)
         return ad_error(g, BOME_ERR_ARG, "bome_set: %s is NULL", leaf_node ? "values" : "node");
+    if (!ad_own(g, leaf_node, "bome_set"))
+        return BOME_ERR_ARG;
     if (leaf_node->kind == NODE_OP || leaf_node->kind == NODE_LABELS)
         return ad_error(g, BOME_ERR_KIND, "bome_set: node %d is a %s node; only params, inputs and constants are set",
                         leaf_node->id, leaf_node->op->name);

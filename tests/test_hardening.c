@@ -1,6 +1,7 @@
 /*
  * tests/test_hardening.c: inputs that used to get through unchecked (issue
- * 12). Shapes whose byte count wraps around or that no node may hold.
+ * 12). Shapes whose byte count wraps around or that no node may hold; nodes
+ * handed to a graph that did not make them.
  */
 #include <criterion/criterion.h>
 
@@ -106,4 +107,75 @@ Test(sizes, out_of_memory_names_op_and_shape)
     EXPECT(!bome_matmul(g, col, 0, row, 0), BOME_ERR_NOMEM, "matmul: out of memory for matrix(4000x4000)",
            "128000000 bytes");
     EXPECT(!bome_param(g, "big", BOME_MATRIX(4000, 4000)), BOME_ERR_NOMEM, "param 'big': out of memory");
+}
+
+/* ---- nodes of another graph ----------------------------------------------------- */
+
+/* a, b: g's; x, y (unnamed: node 2, a sum) and labels hl: h's. g's tape is
+ * the longer, so that on it the ids of h's nodes name real nodes. */
+static bome_node *a, *b, *x, *y, *hl;
+
+static void setup_two(void)
+{
+    setup();
+    a = bome_param(g, "a", BOME_VECTOR(3));
+    b = bome_sum(g, bome_exp(g, bome_square(g, a)));
+    x = bome_param(h, "x", BOME_VECTOR(3));
+    y = bome_sum(h, bome_exp(h, x));
+    hl = bome_labels(h, "hl", 3);
+    cr_assert(a && b && x && y && hl);
+}
+
+TestSuite(foreign, .init = setup_two, .fini = teardown);
+
+Test(foreign, op_arguments)
+{
+    bome_node *m = bome_param(g, "m", BOME_MATRIX(3, 4));
+    EXPECT(!bome_add(g, a, x), BOME_ERR_ARG, "add, argument 2: node 'x' belongs to another graph");
+    EXPECT(!bome_exp(g, x), BOME_ERR_ARG, "exp, argument 1: node 'x' belongs to another graph");
+    EXPECT(!bome_matmul(g, x, 1, a, 0), BOME_ERR_ARG, "matmul, argument 1", "'x'");
+    EXPECT(!bome_mul(g, y, b), BOME_ERR_ARG, "mul, argument 1: node 2 (sum) belongs to another graph");
+    EXPECT(!bome_pick(g, m, hl), BOME_ERR_ARG, "pick, argument 2: node 'hl' belongs to another graph");
+    EXPECT(!bome_concat(g, a, x, 0), BOME_ERR_ARG, "concat, argument 2", "'x'");
+    cr_assert_eq(bome_graph_status(h), BOME_OK, "the other graph is left alone");
+}
+
+Test(foreign, grad)
+{
+    bome_node *out[1] = {a};
+    bome_gradcheck_report rep;
+    EXPECT(bome_grad(g, b, 1, &x, out) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_grad, wrt[0]: node 'x'",
+           "another graph");
+    cr_assert_null(out[0]);
+    EXPECT(bome_grad(g, y, 1, &a, out) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_grad, y: node 2 (sum)",
+           "another graph");
+    EXPECT(bome_gradcheck(g, y, 1, &x, 0, &rep) == BOME_ERR_ARG, BOME_ERR_ARG, "another graph");
+    cr_assert_eq(bome_graph_status(h), BOME_OK);
+}
+
+Test(foreign, eval_plan_dot)
+{
+    bome_node *both[2] = {b, y};
+    EXPECT(bome_eval(g, 1, &y) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_eval, outs[0]: node 2 (sum)", "another graph");
+    EXPECT(!bome_plan_new(g, 2, both), BOME_ERR_ARG, "bome_plan_new, outs[1]", "another graph");
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    EXPECT(bome_graph_dot(g, f, 2, both) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_graph_dot, outs[1]", "another graph");
+    fclose(f);
+    cr_assert_eq(bome_graph_status(h), BOME_OK);
+}
+
+Test(foreign, set_and_bind)
+{
+    bome_real vals[3] = {1, 2, 3}, mem[3] = {0};
+    int32_t labs[3] = {0, 1, 2};
+    EXPECT(bome_set(g, x, vals) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_set: node 'x' belongs to another graph");
+    cr_assert(bome_data(x)[0] == 0.0, "x was written");
+    EXPECT(bome_bind(g, x, mem) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_bind: node 'x'", "another graph");
+    cr_assert(bome_data(x) != mem, "x was bound");
+    EXPECT(bome_bind_labels(g, hl, labs) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_bind_labels: node 'hl'");
+    cr_assert_eq(bome_graph_status(h), BOME_OK);
+    /* Each graph still takes its own. */
+    cr_assert_eq(bome_set(h, x, vals), BOME_OK);
+    cr_assert_eq(bome_set(g, a, vals), BOME_OK);
 }
