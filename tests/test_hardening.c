@@ -1,7 +1,8 @@
 /*
  * tests/test_hardening.c: inputs that used to get through unchecked (issue
  * 12). Shapes whose byte count wraps around or that no node may hold; nodes
- * handed to a graph that did not make them.
+ * handed to a graph that did not make them; gzip IDX files whose trailer is
+ * cut or corrupt, or that run on past the payload their header declares.
  */
 #include <criterion/criterion.h>
 
@@ -10,8 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "bome/ad.h"
+#include "data.h"
+#include "idx_fixture.h"
 
 static bome_graph *g, *h;
 
@@ -178,4 +183,151 @@ Test(foreign, set_and_bind)
     /* Each graph still takes its own. */
     cr_assert_eq(bome_set(h, x, vals), BOME_OK);
     cr_assert_eq(bome_set(g, a, vals), BOME_OK);
+}
+
+/* ---- gzip IDX files ------------------------------------------------------------------ */
+
+static char tmpdir[64], err[512];
+
+static void gz_setup(void) { idx_tmpdir_make(tmpdir); }
+static void gz_teardown(void) { idx_tmpdir_remove(tmpdir); }
+
+TestSuite(gzip, .init = gz_setup, .fini = gz_teardown);
+
+static const char *path_of(const char *name)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
+    return buf;
+}
+
+/* Zero pixels: 16 images of 256 x 256 deflated by gzwrite, or, stored, a
+ * column of STORED_N. */
+#define NPIX ((size_t)16 << 16)
+static const uint8_t zeros[NPIX + 8];
+static uint32_t dims[3];
+
+/* Deflated: small enough to sit whole in zlib's input buffer, so a corrupt
+ * trailer is seen while the payload inflates, but a cut one only by a read
+ * that asks for more than the payload. Large enough that zlib inflates
+ * straight into the reader's buffer, not its own. */
+static void write_deflated(size_t extra)
+{
+    memcpy(dims, (uint32_t[]){16, 256, 256}, sizeof dims);
+    idx_write(path_of("img"), 1, BOME_IDX_MAGIC_IMAGES, dims, 3, zeros, NPIX + extra);
+}
+
+/* The reader's zlib input buffer, and a stored payload that ends where the
+ * fifth refill of it does: 10 bytes of gzip header and ten blocks of 5 bytes
+ * of header each before it. */
+enum { ZBUF = 1 << 17, STORED_N = 5 * ZBUF - 10 - 5 * 10 - 16 };
+
+/*
+ * Stored (uncompressed) blocks, written by hand so that the layout is known:
+ * when the caller's buffer fills, zlib's input buffer is empty and the
+ * trailer (the next refill) is loaded only if the reader asks for more.
+ */
+static void write_stored(void)
+{
+    memcpy(dims, (uint32_t[]){STORED_N, 1, 1}, sizeof dims);
+    static uint8_t idx[16 + STORED_N];
+    for (int i = 0; i < 16; i++)
+        idx[i] = (uint8_t)((i < 4 ? BOME_IDX_MAGIC_IMAGES : dims[i / 4 - 1]) >> (24 - 8 * (i % 4)));
+    static const uint8_t head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    FILE *f = fopen(path_of("img"), "wb");
+    cr_assert(f && fwrite(head, 1, sizeof head, f) == sizeof head);
+    for (size_t at = 0, n; at < sizeof idx; at += n) {
+        n = sizeof idx - at < 65535 ? sizeof idx - at : 65535;
+        uint8_t block[5] = {at + n == sizeof idx, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)~n, (uint8_t)(~n >> 8)};
+        cr_assert(fwrite(block, 1, 5, f) == 5 && fwrite(idx + at, 1, n, f) == n);
+    }
+    cr_assert_eq(ftell(f), 5 * ZBUF, "the payload should end on a refill");
+    uLong crc = crc32(crc32(0, NULL, 0), idx, sizeof idx);
+    uint8_t tail[8];
+    for (int i = 0; i < 4; i++) {
+        tail[i] = (uint8_t)(crc >> 8 * i);
+        tail[4 + i] = (uint8_t)(sizeof idx >> 8 * i);
+    }
+    cr_assert(fwrite(tail, 1, 8, f) == 8 && !fclose(f));
+}
+
+static void write_stored_or_deflated(int stored)
+{
+    if (stored)
+        write_stored();
+    else
+        write_deflated(0);
+}
+
+/* Reads the images; expects code, and on failure a message holding want and
+ * the outputs left empty. */
+static void read_images(int code, const char *want)
+{
+    uint8_t *p = NULL;
+    int n = -1, r = -1, c = -1;
+    int rc = bome_idx_read_images(path_of("img"), &p, &n, &r, &c, err, sizeof err);
+    cr_assert_eq(rc, code, "rc %d, expected %d: %s", rc, code, err);
+    if (code == 0) {
+        cr_assert(p && n == (int)dims[0] && r == (int)dims[1] && c == (int)dims[2]);
+        cr_assert(!memcmp(p, zeros, dims[0] * dims[1] * dims[2]));
+        free(p);
+        return;
+    }
+    cr_assert(p == NULL && n == 0, "outputs not cleared on error");
+    cr_assert_not_null(strstr(err, path_of("img")), "'%s' does not name the file", err);
+    cr_assert_not_null(strstr(err, want), "'%s' lacks '%s'", err, want);
+}
+
+static void cut_tail(long bytes)
+{
+    struct stat st;
+    cr_assert(!stat(path_of("img"), &st) && !truncate(path_of("img"), st.st_size - bytes));
+}
+
+/* Inverts the byte at from_end bytes before the end. */
+static void flip(long from_end)
+{
+    FILE *f = fopen(path_of("img"), "r+b");
+    cr_assert_not_null(f);
+    cr_assert(!fseek(f, -from_end, SEEK_END));
+    int byte = fgetc(f);
+    cr_assert(byte != EOF && !fseek(f, -from_end, SEEK_END) && fputc(byte ^ 0xff, f) != EOF);
+    cr_assert(!fclose(f));
+}
+
+/* The trailer is the stream's last 8 bytes: CRC-32, then the length. */
+Test(gzip, trailer_cut)
+{
+    const long cuts[] = {1, 4, 5, 8};
+    for (int stored = 0; stored < 2; stored++)
+        for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+            write_stored_or_deflated(stored);
+            read_images(0, NULL);
+            cut_tail(cuts[k]);
+            read_images(BOME_DATA_ERR_TRUNCATED, "before its CRC-32 and length trailer");
+        }
+}
+
+Test(gzip, trailer_corrupt)
+{
+    for (int stored = 1; stored >= 0; stored--)
+        for (long at = 8; at >= 1; at--) {
+            write_stored_or_deflated(stored);
+            flip(at);
+            read_images(BOME_DATA_ERR_READ, at > 4 ? "incorrect data check" : "incorrect length check");
+        }
+}
+
+Test(gzip, bytes_past_payload)
+{
+    write_deflated(5);
+    read_images(BOME_DATA_ERR_TRAILING, "file has 5 bytes past the declared payload");
+    idx_write(path_of("img"), 0, BOME_IDX_MAGIC_IMAGES, dims, 3, zeros, NPIX + 1);
+    read_images(BOME_DATA_ERR_TRAILING, "file has 1 byte past the declared payload");
+    uint32_t n = 6;
+    uint8_t *lab = NULL;
+    int ln = -1;
+    idx_write(path_of("lab"), 1, BOME_IDX_MAGIC_LABELS, &n, 1, zeros, 8);
+    cr_assert_eq(bome_idx_read_labels(path_of("lab"), &lab, &ln, err, sizeof err), BOME_DATA_ERR_TRAILING, "%s", err);
+    cr_assert(lab == NULL && ln == 0 && strstr(err, "2 bytes past"), "%s", err);
 }
