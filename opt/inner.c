@@ -21,6 +21,13 @@ int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out)
 
 int opt_inner_params(bome_solver *s) { return opt_theta_params(s, "T", s->inner); }
 
+void opt_restart_copies(bome_solver *s, bome_node *const *copy)
+{
+    for (int j = 0; j < s->nt; j++)
+        if (opt_inner_start(s, j) >= 0)
+            memcpy(bome_data(copy[j]), s->var[s->nv + j]->values, s->var[s->nv + j]->size * sizeof(bome_real));
+}
+
 int opt_inner_build(bome_solver *s)
 {
     bome_vars at_t = opt_vars(s, s->inner);

@@ -40,6 +40,11 @@ struct bome_problem {
     int n_data, cap_data;
     bome_objective_fn f, g;
     void *ctx;
+    int *inner_start;       /* per inner variable: the outer one it starts at, or -1 */
+    int n_start;            /* inner variables when inner_start was made */
+    int batch;              /* tasks per step (0: no task sampler) */
+    bome_task_fn draw;
+    void *draw_ud;
     int status;
     char msg[512];
 };
@@ -97,6 +102,8 @@ bome_plan *opt_plan_f_gk(bome_solver *s, bome_node *const *a, size_t na, bome_no
 int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r);
 /* A method's own setting i (its params[i]). */
 double opt_param(const bome_solver *s, int i);
+/* The outer variable inner variable j starts at (meta-learning), or -1. */
+int opt_inner_start(const bome_solver *s, int j);
 /* A scalar input bound to *value: a coefficient a method's schedule
  * changes between steps without rebuilding the graph. */
 bome_node *opt_scalar_input(bome_solver *s, const char *name, bome_real *value);
@@ -131,6 +138,10 @@ bool opt_nodes_finite(bome_node *const *a, int n);
 /* nt params shaped as theta, named "<theta>_<suffix>", holding theta_k:
  * the persistent copies that warm-started methods keep from step to step. */
 int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out);
+/* Meta-learning (bome_problem_set_inner_start) keeps nothing but v from
+ * step to step: the copies restart at theta_k, which the solver has set to
+ * v, wherever theta has a start. */
+void opt_restart_copies(bome_solver *s, bome_node *const *copy);
 /* Creates the nt theta^(t) params (names "<theta>_T"). */
 int opt_inner_params(bome_solver *s);
 /* g at theta^(t), its theta-gradient and the plan that computes it. */

@@ -12,7 +12,10 @@
  * gradient sees -g(v, theta). The released code never evaluates L itself,
  * only its gradients, which stay finite where that argument is negative
  * (on the minimax toy, whose g has no lower bound); here too, as f and g
- * are what a step reports. The theta and z steps are plain gradient steps,
+ * are what a step reports. The barrier assumes g >= 0 (a loss): where the
+ * argument is negative its gradient pushes theta up g, which the released
+ * minimax toy shows (it ends in the box's corner) and which diverges where g
+ * is unbounded above. The theta and z steps are plain gradient steps,
  * as in the toys (hyper-cleaning gives them momentum 0.9, restarted every
  * outer step). */
 #include "../method.h"
@@ -80,6 +83,7 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
     long k = (int)opt_param(s, DECAY) == DECAY_FIXED ? s->o.max_steps : s->steps;
     d->r = 1.0 / log(1.1 * (double)(k + 1));
     opt_save_iterate(s);
+    opt_restart_copies(s, d->z);
     int rc = opt_descend(s, d->z, d->dz, d->plan_z, s->o.T, s->o.alpha);
     if (!rc)
         rc = opt_descend(s, s->x + s->nv, d->dth, d->plan_theta, s->o.T, s->o.lr_inner);

@@ -23,6 +23,11 @@ static int build(bome_solver *s, void *st)
     if (s->status)
         return s->status;
     memcpy(s->inner, s->x + nv, (size_t)nt * sizeof *s->inner); /* theta_0 = theta_k */
+    /* or v, meta-learning's start, differentiated too: through a node of its
+     * own, so that the first step's gradient in theta is not also in v */
+    for (int j = 0; j < nt; j++)
+        if (opt_inner_start(s, j) >= 0)
+            s->inner[j] = bome_add_scalar(s->g, s->x[opt_inner_start(s, j)], 0.0);
     if (opt_unroll(s, s->inner, s->o.T, "g(v, theta_t) in the unrolled loop"))
         return s->status;
     bome_vars at_T = opt_vars(s, s->inner);
