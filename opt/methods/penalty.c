@@ -107,5 +107,5 @@ static void release(bome_solver *s, void *st) { opt_zfree(s, ((state *)st)->nu);
 
 const opt_method opt_method_penalty = {
     "penalty", "penalty (Mehra & Hamm): theta and v descend f + <nu, grad_theta g> + gamma/2 |grad_theta g|^2, "
-    "gamma rising on a schedule (second order)", 2, 0, sizeof(state), OPT_PARAMS(params), build, step, release,
+    "gamma rising on a schedule", 2, 0, sizeof(state), OPT_PARAMS(params), build, step, release,
 };
