@@ -178,6 +178,15 @@ int cli_parse(cli_args *a, int argc, char **argv)
         }
         STR("--method", a->method)
         STR("--csv", a->csv_path)
+        STR("--checkpoint", a->checkpoint_path)
+        STR("--resume", a->resume_path)
+        if (strcmp(k, "--checkpoint-every") == 0) {
+            if (!parse_long(v, &n) || n < 1)
+                return bad(k, v, "a whole number >= 1");
+            a->checkpoint_every = n;
+            i++;
+            continue;
+        }
         STR("--dot", a->dot_path)
         STR("--data-dir", a->data_dir)
         STR("--out-dir", a->out_dir)
