@@ -1,4 +1,5 @@
 /* The `bome` command: list the problems, run one with BOME, report. */
+#include "blas_kernel.h"
 #include "cases.h"
 #include "cli.h"
 #include "hyperclean.h"
@@ -18,6 +19,7 @@ static void usage(FILE *out)
           "  list                 the problems bome can run\n"
           "  methods              the bilevel methods, one per line: name, order, summary\n"
           "  run PROBLEM [opts]   solve PROBLEM (see bome run --help)\n"
+          "  blas                 the BLAS, its kernel, the CPU, and whether a faster kernel fits\n"
           "  help                 this text\n",
           out);
 }
@@ -332,6 +334,7 @@ static int run_case(const bome_case *c, cli_args *a)
 
 int main(int argc, char **argv)
 {
+    blas_kernel_check(argv); /* may run bome again with OPENBLAS_CORETYPE set */
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -358,6 +361,8 @@ int main(int argc, char **argv)
         methods();
         return 0;
     }
+    if (!strcmp(cmd, "blas"))
+        return blas_kernel_main(argc, argv);
     if (strcmp(cmd, "run") != 0) {
         fprintf(stderr, "bome: unknown command '%s'\n", cmd);
         usage(stderr);
