@@ -428,3 +428,23 @@ Test(cli, unwritable_csv_is_an_error)
     cr_expect(strstr(out, "cannot write /dev/full"), "%s", out);
     cr_expect_eq(bome("run coreset --checkpoint-every 5"), 2);
 }
+
+/* Numbers are range-checked, never wrapped; a flag of another problem is an
+ * error that names both. */
+Test(cli, strict_arguments)
+{
+    cr_expect_eq(bome("run coreset --T 4294967297"), 2, "%s", out);
+    cr_expect(strstr(out, "--T 4294967297: expected a whole number"), "%s", out);
+    cr_expect_eq(bome("run hyperclean --sizes 4294969296,1,1,1"), 2, "%s", out);
+    cr_expect(strstr(out, "each from 0 to 2147483647"), "%s", out);
+    cr_expect_eq(bome("run hyperclean --sizes 1,2,3"), 2);
+    cr_expect_eq(bome("run hyperclean --sizes 1,2,3,4,5"), 2);
+    cr_expect_eq(bome("run hyperclean --hidden 99999999999"), 2);
+    cr_expect_eq(bome("run coreset --save-v x.csv"), 2);
+    cr_expect(strstr(out, "--save-v is not a setting of coreset"), "%s", out);
+    cr_expect_eq(bome("run hyperclean --start 1"), 2);
+    cr_expect(strstr(out, "--start is not a setting of hyperclean"), "%s", out);
+    cr_expect_eq(bome("run ufo-toy --window -1 --steps 1"), 1, "%s", out);
+    cr_expect_eq(bome("run sinusoid --hidden 0 --steps 1"), 1, "%s", out);
+    cr_expect(strstr(out, "must be whole numbers >= 1"), "%s", out);
+}
