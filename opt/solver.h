@@ -79,11 +79,16 @@ struct bome_solver {
     bome_real **prev;        /* nk: the iterate before the update, restored if it overflows */
     long steps;
     double total_seconds;
+    long total_grad, total_hvp;   /* gradients and HVPs over the run */
     bool dead;               /* a non-finite step happened */
     bool stop;               /* the callback asked to stop */
     int status;
     char msg[512];
     bome_rng rng;
+    /* What a checkpoint keeps beyond the shared state: each method's
+     * buffers that live from one step to the next (opt_persist). */
+    struct opt_persisted { const char *what; void *ptr; size_t bytes; } persist[16];
+    int n_persist;
 };
 
 /* ---- solver.c ---- */
@@ -107,6 +112,11 @@ int opt_inner_start(const bome_solver *s, int j);
 /* A scalar input bound to *value: a coefficient a method's schedule
  * changes between steps without rebuilding the graph. */
 bome_node *opt_scalar_input(bome_solver *s, const char *name, bome_real *value);
+
+/* ---- checkpoint.c ---- */
+/* Registers a buffer of the method's state that carries over between steps,
+ * for bome_solver_save / _load (at build; at most 16). */
+int opt_persist(bome_solver *s, const char *what, void *ptr, size_t bytes);
 
 /* ---- alloc.c ---- */
 void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */

@@ -194,6 +194,7 @@ typedef struct bome_step_stats {
     double kkt;         /* min over l >= 0 of ||grad f + l grad q||^2 + q */
     long grad_evals;    /* gradients of f or g this step took (methods that count; else 0) */
     long hvp_evals;     /* Hessian-vector products (and mixed products) likewise */
+    long total_grad_evals, total_hvp_evals; /* the same over the run so far */
     double seconds;     /* wall time of this step */
     double total_seconds;
 } bome_step_stats;
@@ -321,6 +322,22 @@ int bome_solver_run(bome_solver *s, bome_step_stats *last);
 long bome_solver_steps(const bome_solver *s);
 /* The graph opt built, for inspection (e.g. bome_graph_dot). */
 bome_graph *bome_solver_graph(bome_solver *s);
+
+/*
+ * Checkpoints: the solver's whole state as bytes (the variables, every
+ * optimizer buffer, the inner momentum carried over, the rng, the step
+ * count, the method's own state) with what identifies the run (the method,
+ * the variables' shapes, every setting that changes the trajectory; not
+ * max_steps, tol or threads), versioned and checksummed. opt writes no file:
+ * the caller stores the bytes (the CLI writes them atomically). A solver
+ * loaded from a checkpoint continues bit for bit as the saved one would
+ * have. Load checks everything before it changes anything: another run's,
+ * a corrupt or a truncated checkpoint is BOME_ERR_ARG with a message and
+ * leaves the solver as it was.
+ */
+size_t bome_solver_state_size(const bome_solver *s);
+int bome_solver_save(bome_solver *s, void *buf, size_t size);
+int bome_solver_load(bome_solver *s, const void *buf, size_t size);
 
 /* new + run + free; errors are copied to the problem's message. */
 int bome_solve(bome_problem *p, const bome_options *o, bome_step_stats *last);
