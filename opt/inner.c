@@ -21,6 +21,22 @@ int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out)
 
 int opt_inner_params(bome_solver *s) { return opt_theta_params(s, "T", s->inner); }
 
+bome_real *opt_persist_copies(bome_solver *s, const char *what, bome_node *const *copy)
+{
+    size_t n = 0, at = 0;
+    for (int j = 0; j < s->nt; j++)
+        n += s->var[s->nv + j]->size;
+    bome_real *b = opt_zalloc(s, n, sizeof *b);
+    for (int j = 0; b && j < s->nt; j++) {
+        memcpy(b + at, bome_data(copy[j]), s->var[s->nv + j]->size * sizeof *b);
+        bome_bind(s->g, copy[j], b + at);
+        at += s->var[s->nv + j]->size;
+    }
+    if (b)
+        opt_persist(s, what, b, n * sizeof *b);
+    return b;
+}
+
 void opt_restart_copies(bome_solver *s, bome_node *const *copy)
 {
     for (int j = 0; j < s->nt; j++)

@@ -148,6 +148,10 @@ bool opt_nodes_finite(bome_node *const *a, int n);
 /* nt params shaped as theta, named "<theta>_<suffix>", holding theta_k:
  * the persistent copies that warm-started methods keep from step to step. */
 int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out);
+/* Moves the nt theta-shaped params copy, values and all, into one block
+ * that checkpoints keep (opt_persist): one buffer per copy, not per
+ * variable. The method frees the block. NULL if memory ran out. */
+bome_real *opt_persist_copies(bome_solver *s, const char *what, bome_node *const *copy);
 /* Meta-learning (bome_problem_set_inner_start) keeps nothing but v from
  * step to step: the copies restart at theta_k, which the solver has set to
  * v, wherever theta has a start. */

@@ -38,6 +38,7 @@ typedef struct state {
     bome_node **z, **dz;     /* nt each: the persistent copy and its gradient */
     bome_node **dth, **dv;   /* nt, nv: gradients of L */
     bome_plan *plan_z, *plan_theta, *plan_v;
+    bome_real *z_values;     /* z's memory, kept by checkpoints */
     bome_real r;             /* bound to a scalar input of the graph */
 } state;
 
@@ -53,7 +54,7 @@ static int build(bome_solver *s, void *st)
     bome_graph *g = s->g;
     int nv = s->nv, nt = s->nt;
     if (opt_node_lists(s, 3, (bome_node ***const[]){&d->z, &d->dz, &d->dth}, &d->dv) ||
-        opt_theta_params(s, "z", d->z))
+        opt_theta_params(s, "z", d->z) || !(d->z_values = opt_persist_copies(s, "BVFSM's z", d->z)))
         return s->status;
     bome_node *r = opt_scalar_input(s, "bvfsm_r", &d->r);
     bome_vars at_k = opt_vars(s, s->x + nv), at_z = opt_vars(s, d->z);
@@ -93,7 +94,12 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
     return rc ? rc : opt_v_step(s, r, d->dv, 1.0);
 }
 
-static void release(bome_solver *s, void *st) { opt_zfree(s, ((state *)st)->z); }
+static void release(bome_solver *s, void *st)
+{
+    state *d = st;
+    opt_zfree(s, d->z);
+    opt_zfree(s, d->z_values);
+}
 
 const opt_method opt_method_bvfsm = {
     "bvfsm", "BVFSM: first order, z on g, theta and v on f with a log barrier at g(z), regularizers decaying "

@@ -27,7 +27,8 @@ typedef struct state {
     bome_node *gz;               /* g(v, z) */
     bome_real **hv;              /* nv: v's direction, for the shared update */
     bome_plan *plan_y, *plan_z, *plan_v;
-    bome_real lambda;            /* bound to a scalar input of the graph */
+    bome_real *y_values, *z_values; /* their memory, kept by checkpoints */
+    bome_real lambda;            /* bound to a scalar input of the graph; kept too */
 } state;
 
 static int build(bome_solver *s, void *st)
@@ -37,7 +38,10 @@ static int build(bome_solver *s, void *st)
     int nv = s->nv, nt = s->nt;
     d->hv = opt_buffers(s, 0, nv);
     if (opt_node_lists(s, 4, (bome_node ***const[]){&d->y, &d->z, &d->dy, &d->dz}, &d->dv) ||
-        opt_theta_params(s, "y", d->y) || opt_theta_params(s, "z", d->z))
+        opt_theta_params(s, "y", d->y) || opt_theta_params(s, "z", d->z) ||
+        !(d->y_values = opt_persist_copies(s, "F2SA's y", d->y)) ||
+        !(d->z_values = opt_persist_copies(s, "F2SA's z", d->z)) ||
+        opt_persist(s, "F2SA's lambda", &d->lambda, sizeof d->lambda))
         return s->status;
     memcpy(s->inner, d->y, (size_t)nt * sizeof *s->inner); /* theta takes y (opt_hyper_step) */
     d->lambda = opt_param(s, LAMBDA0);
@@ -87,6 +91,8 @@ static void release(bome_solver *s, void *st)
 {
     state *d = st;
     opt_zfree(s, d->y);
+    opt_zfree(s, d->y_values);
+    opt_zfree(s, d->z_values);
     opt_free_buffers(s, d->hv, s->nv);
 }
 

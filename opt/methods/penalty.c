@@ -30,8 +30,11 @@ typedef struct state {
     bome_node **gx;          /* nt: grad_theta g, itself a graph */
     bome_node **dth, **dv;   /* nt: grad_theta (P + lambda_g g); nv: grad_v P */
     bome_plan *plan_theta, *plan_v;
-    bome_real gamma, lambda_g; /* bound to scalar inputs of the graph */
-    double eps, lr_scale;
+    bome_real *nu_values;    /* the nu params' memory, kept by checkpoints */
+    struct {                 /* the schedule, kept by checkpoints */
+        bome_real gamma, lambda_g; /* bound to scalar inputs of the graph */
+        double eps, lr_scale;
+    } sch;
 } state;
 
 static int build(bome_solver *s, void *st)
@@ -40,20 +43,20 @@ static int build(bome_solver *s, void *st)
     bome_graph *g = s->g;
     int nv = s->nv, nt = s->nt;
     if (opt_node_lists(s, 3, (bome_node ***const[]){&d->nu, &d->gx, &d->dth}, &d->dv) ||
-        opt_theta_params(s, "nu", d->nu))
+        opt_theta_params(s, "nu", d->nu) || !(d->nu_values = opt_persist_copies(s, "penalty's nu", d->nu)))
         return s->status;
     size_t n = 0;
-    for (int j = 0; j < nt; j++) {
+    for (int j = 0; j < nt; j++)
         n += s->var[nv + j]->size;
-        for (size_t i = 0; i < s->var[nv + j]->size; i++)
-            bome_data(d->nu[j])[i] = opt_param(s, NU0);
-    }
-    d->gamma = opt_param(s, GAMMA);
-    d->lambda_g = opt_param(s, LAMBDA_G);
-    d->eps = opt_param(s, EPS);
-    d->lr_scale = 1.0;
-    bome_node *gamma = opt_scalar_input(s, "penalty_gamma", &d->gamma);
-    bome_node *lambda_g = opt_scalar_input(s, "penalty_lambda_g", &d->lambda_g);
+    for (size_t i = 0; i < n; i++)
+        d->nu_values[i] = opt_param(s, NU0);
+    d->sch.gamma = opt_param(s, GAMMA);
+    d->sch.lambda_g = opt_param(s, LAMBDA_G);
+    d->sch.eps = opt_param(s, EPS);
+    d->sch.lr_scale = 1.0;
+    opt_persist(s, "penalty's schedule", &d->sch, sizeof d->sch);
+    bome_node *gamma = opt_scalar_input(s, "penalty_gamma", &d->sch.gamma);
+    bome_node *lambda_g = opt_scalar_input(s, "penalty_lambda_g", &d->sch.lambda_g);
     bome_vars at_k = opt_vars(s, s->x + nv);
     s->f = opt_build(s, "f(v, theta)", s->p->f, &at_k);
     s->gk = opt_build(s, "g(v, theta)", s->p->g, &at_k);
@@ -76,34 +79,39 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
     state *d = st;
     int nt = s->nt;
     opt_save_iterate(s);
-    int rc = opt_descend(s, s->x + s->nv, d->dth, d->plan_theta, s->o.T, d->lr_scale * s->o.lr_inner);
+    int rc = opt_descend(s, s->x + s->nv, d->dth, d->plan_theta, s->o.T, d->sch.lr_scale * s->o.lr_inner);
     /* the gradient before the last theta step, as the released code tests it */
     double dth2 = opt_dot_nodes(d->dth, d->dth, nt);
     if (!rc)
         rc = opt_run(s, d->plan_v, r);
-    r->lambda = d->gamma;
+    r->lambda = d->sch.gamma;
     if (!rc)
-        rc = opt_v_step(s, r, d->dv, d->lr_scale);
+        rc = opt_v_step(s, r, d->dv, d->sch.lr_scale);
     if (rc)
         return rc;
     r->grad_q_norm = sqrt(opt_dot_nodes(d->gx, d->gx, nt));
     r->kkt += dth2;
-    if (r->kkt < d->eps * d->eps) {
-        d->gamma *= 1.1;
-        d->eps *= 0.9;
-        d->lambda_g *= 0.9;
-        d->lr_scale *= 0.9;
+    if (r->kkt < d->sch.eps * d->sch.eps) {
+        d->sch.gamma *= 1.1;
+        d->sch.eps *= 0.9;
+        d->sch.lambda_g *= 0.9;
+        d->sch.lr_scale *= 0.9;
         for (int j = 0; j < nt; j++) {
             bome_real *nu = bome_data(d->nu[j]);
             const bome_real *gx = bome_data(d->gx[j]);
             for (size_t i = 0; i < s->var[s->nv + j]->size; i++)
-                nu[i] += d->gamma * gx[i];
+                nu[i] += d->sch.gamma * gx[i];
         }
     }
     return BOME_OK;
 }
 
-static void release(bome_solver *s, void *st) { opt_zfree(s, ((state *)st)->nu); }
+static void release(bome_solver *s, void *st)
+{
+    state *d = st;
+    opt_zfree(s, d->nu);
+    opt_zfree(s, d->nu_values);
+}
 
 const opt_method opt_method_penalty = {
     "penalty", "penalty (Mehra & Hamm): theta and v descend f + <nu, grad_theta g> + gamma/2 |grad_theta g|^2, "

@@ -18,12 +18,24 @@ static const opt_setting params[] = {
     OPT_REAL("vpbgd_gamma_max", 0.2, 0, 1e300, "V-PBGD's gamma at max_steps, reached linearly"),
 };
 
+typedef struct state {
+    opt_qhat q;
+    bome_real *omega;        /* omega's memory, kept by checkpoints */
+} state;
+
 /* omega is s->inner, which starts at theta_0 (opt_inner_params) and, unlike
  * BOME's, is never reset to theta_k. */
-static int build(bome_solver *s, void *st) { return opt_qhat_build(s, st, "the V-PBGD graph"); }
+static int build(bome_solver *s, void *st)
+{
+    state *d = st;
+    if (!(d->omega = opt_persist_copies(s, "V-PBGD's omega", s->inner)))
+        return s->status;
+    return opt_qhat_build(s, &d->q, "the V-PBGD graph");
+}
 
 static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
+    opt_qhat *q = &((state *)st)->q;
     double lo = opt_param(s, GAMMA_INIT), hi = opt_param(s, GAMMA_MAX), fq, qq;
     double ramp = s->o.max_steps > 0 ? (double)s->steps / (double)s->o.max_steps : 1.0;
     /* gamma_max below gamma_init: gamma_init throughout, as the authors' code does */
@@ -31,17 +43,22 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
     opt_restart_copies(s, s->inner);
     int rc = opt_descend(s, s->inner, s->inner_grad, s->plan_inner, s->o.T, s->o.alpha);
     if (!rc)
-        rc = opt_qhat_eval(s, st, r, &fq, &qq);
+        rc = opt_qhat_eval(s, q, r, &fq, &qq);
     if (rc)
         return rc;
     r->lambda = gamma;
     double scale = 1.0 / (gamma + 1e-8); /* the authors' guard against gamma = 0 */
-    return opt_qhat_update(s, st, r, scale < 1 ? scale : 1.0);
+    return opt_qhat_update(s, q, r, scale < 1 ? scale : 1.0);
 }
 
-static void release(bome_solver *s, void *st) { opt_qhat_free(s, st); }
+static void release(bome_solver *s, void *st)
+{
+    state *d = st;
+    opt_qhat_free(s, &d->q);
+    opt_zfree(s, d->omega);
+}
 
 const opt_method opt_method_vpbgd = {
     "v-pbgd", "V-PBGD: first order, BOME's q with gamma rising linearly in place of lambda; omega warm-started", 1,
-    OPT_INNER_LOOP, sizeof(opt_qhat), OPT_PARAMS(params), build, step, release,
+    OPT_INNER_LOOP, sizeof(state), OPT_PARAMS(params), build, step, release,
 };
