@@ -6,12 +6,16 @@
 #include <string.h>
 
 extern const opt_method opt_method_bome, opt_method_itd, opt_method_aid_cg, opt_method_bsg1;
+extern const opt_method opt_method_aid_fp, opt_method_reverse, opt_method_stocbio;
 
 static const opt_method *const table[] = {
     &opt_method_bome,   /* BOME_METHOD_BOME */
     &opt_method_itd,    /* BOME_METHOD_ITD */
     &opt_method_aid_cg, /* BOME_METHOD_AID_CG */
     &opt_method_bsg1,   /* BOME_METHOD_BSG1 */
+    &opt_method_aid_fp, /* BOME_METHOD_AID_FP */
+    &opt_method_reverse, /* BOME_METHOD_REVERSE */
+    &opt_method_stocbio, /* BOME_METHOD_STOCBIO */
 };
 enum { N = sizeof table / sizeof table[0] };
 _Static_assert(N == (int)BOME_METHOD_COUNT_, "opt.h's bome_method names the methods of this table, in its order");

@@ -183,6 +183,9 @@ Test(alloc, adam_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_ADAM, 0, BO
 Test(alloc, itd_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTUM, 0.5, BOME_METHOD_ITD); }
 Test(alloc, aid_cg_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_ADAM, 0.5, BOME_METHOD_AID_CG); }
 Test(alloc, bsg1_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTUM, 0.5, BOME_METHOD_BSG1); }
+Test(alloc, aid_fp_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_ADAM, 0.5, BOME_METHOD_AID_FP); }
+Test(alloc, reverse_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_MOMENTUM, 0.5, BOME_METHOD_REVERSE); }
+Test(alloc, stocbio_no_allocation_per_step) { no_alloc_case(BOME_UPDATE_SGD, 0.5, BOME_METHOD_STOCBIO); }
 
 Test(alloc, failed_creation_frees_everything)
 {

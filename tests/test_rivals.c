@@ -349,8 +349,9 @@ static void bsg1_case(double kappa)
 Test(bsg1, step_by_hand) { bsg1_case(0); }
 Test(bsg1, step_by_hand_keeps_grad_v_f) { bsg1_case(KAPPA); }
 
-/* sqrt(|theta|^2) at theta = 0 has a NaN gradient: AID-CG must stop with
- * BOME_ERR_NONFINITE and leave v where it was, as the other methods do. */
+/* sqrt(|theta|^2) at theta = 0 has a NaN gradient: the hypergradient
+ * methods must stop with BOME_ERR_NONFINITE and leave v where it was, as
+ * BOME does. */
 static bome_node *f_nan(bome_graph *G, const bome_vars *x, void *ctx)
 {
     (void)ctx;
@@ -367,8 +368,9 @@ static bome_node *g_nan(bome_graph *G, const bome_vars *x, void *ctx)
 
 Test(aid, nan_gradient_stops_the_run)
 {
-    bome_method methods[3] = {BOME_METHOD_AID_CG, BOME_METHOD_ITD, BOME_METHOD_BSG1};
-    for (int m = 0; m < 3; m++) {
+    bome_method methods[6] = {BOME_METHOD_AID_CG,  BOME_METHOD_ITD,     BOME_METHOD_BSG1,
+                              BOME_METHOD_AID_FP, BOME_METHOD_REVERSE, BOME_METHOD_STOCBIO};
+    for (int m = 0; m < 6; m++) {
         bome_real v[1] = {3}, th[1] = {0};
         bome_problem *p = bome_problem_new();
         bome_problem_add_outer(p, "v", BOME_VECTOR(1), v);

@@ -38,8 +38,11 @@
  * unrolls the T inner steps in the graph and takes v's gradient through them;
  * BOME_METHOD_AID_CG differentiates implicitly at theta_T with Hessian-vector
  * products (both second order, built from the same f and g); BOME_METHOD_BSG1
- * is first order. On the paper's non-singleton toy they stop away from the
- * answer that BOME reaches (tests/test_toys.c).
+ * is first order; BOME_METHOD_AID_FP, BOME_METHOD_STOCBIO (implicit, with a
+ * fixed-point or Neumann series in place of CG) and BOME_METHOD_REVERSE
+ * (ITD through the last K inner steps only) are second order too. On the
+ * paper's non-singleton toy they stop away from the answer that BOME
+ * reaches (tests/test_toys.c).
  *
  * Builders are called more than once on one graph (for f, for g at theta,
  * for g at stop_gradient(theta_T), for g at the inner iterate; ITD once per
@@ -113,6 +116,16 @@ typedef enum bome_method {
     BOME_METHOD_BSG1,     /* BSG-1, first order: at theta_T, v moves along grad_v f -
                            * (<grad_theta f, grad_theta g> / (|grad_theta g|^2 +
                            * bsg_eps)) grad_v g; theta takes theta_T */
+    BOME_METHOD_AID_FP,   /* implicit differentiation at theta_T as AID-CG, u from
+                           * fp_steps fixed-point iterations u <- u - fp_lr (H u -
+                           * grad_theta f) from u = 0 (fp_lr 0: alpha) */
+    BOME_METHOD_REVERSE,  /* truncated back-propagation: T inner steps, v's gradient
+                           * through the last reverse_steps of them only (all T:
+                           * ITD); theta takes theta_T */
+    BOME_METHOD_STOCBIO,  /* stocBiO: implicit differentiation at theta_T, u = eta
+                           * sum_{i<Q} (I - eta H)^i grad_theta f (Q neumann_steps,
+                           * eta neumann_lr); its minibatches come through
+                           * options.refill, called before every step */
     BOME_METHOD_COUNT_    /* not a method: the count when this header was written */
 } bome_method;
 

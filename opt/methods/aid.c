@@ -4,20 +4,9 @@
  * is a plan run with no allocation. */
 #include "aid.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* nt input nodes named prefix_<theta>, bound to buf. */
-static void bound_inputs(bome_solver *s, const char *prefix, bome_real **buf, bome_node **out)
-{
-    for (int j = 0; j < s->nt; j++) {
-        const opt_var *v = s->var[s->nv + j];
-        char name[80];
-        snprintf(name, sizeof name, "%s_%s", prefix, v->name);
-        out[j] = bome_input(s->g, name, v->shape);
-        bome_bind(s->g, out[j], buf[j]);
-    }
-}
 
 int opt_aid_build(bome_solver *s, opt_aid *a, const char *method)
 {
@@ -33,8 +22,8 @@ int opt_aid_build(bome_solver *s, opt_aid *a, const char *method)
     a->hv = opt_buffers(s, 0, nv);
     if (s->status)
         goto done;
-    bound_inputs(s, "p", a->p, pin);
-    bound_inputs(s, "u", a->u, uin);
+    opt_bound_inputs(s, "p", a->p, pin);
+    opt_bound_inputs(s, "u", a->u, uin);
     if (opt_inner_build(s))
         goto done;
     bome_vars at_T = opt_vars(s, s->inner);
@@ -69,6 +58,55 @@ int opt_aid_begin(bome_solver *s, opt_aid *a, bome_step_stats *r)
     r->f = bome_value(s->f); /* before the solve, whose errors name them */
     r->g = bome_value(s->gk);
     return BOME_OK;
+}
+
+/* p lives in a->p, where plan_hp reads it, so each term is one plan run
+ * and an update in place. */
+static int neumann(bome_solver *s, opt_aid *a, bome_step_stats *r, int n, double eta, bool released)
+{
+    int nv = s->nv, nt = s->nt;
+    double w = released ? 1.0 : eta; /* each term's weight in u */
+    for (int j = 0; j < nt; j++) {
+        const bome_real *b = bome_data(a->gf_theta[j]);
+        for (size_t i = 0; i < s->var[nv + j]->size; i++) {
+            a->p[j][i] = b[i];
+            a->u[j][i] = released ? 0.0 : eta * b[i];
+        }
+    }
+    double pp = opt_dot_bufs(s, nv, nt, a->p, a->p);
+    if (!isfinite(pp))
+        return opt_stop_nonfinite(s, r, "|grad_theta f|^2", pp);
+    int terms = released ? n : n - 1;
+    for (int k = 0; k < terms && pp > 0; k++) { /* p = 0: every later term is 0 */
+        int rc = bome_plan_run(a->plan_hp);
+        if (rc)
+            return opt_fail(s, rc, "step %ld, Neumann term %d: %s", r->step, k + 1, bome_graph_errmsg(s->g));
+        for (int j = 0; j < nt; j++) {
+            const bome_real *hp = bome_data(a->hp[j]);
+            for (size_t i = 0; i < s->var[nv + j]->size; i++) {
+                a->p[j][i] -= eta * hp[i];
+                a->u[j][i] += w * a->p[j][i];
+            }
+        }
+        pp = opt_dot_bufs(s, nv, nt, a->p, a->p);
+        if (!isfinite(pp))
+            return opt_stop_nonfinite(s, r, "a Neumann term's |(I - eta H)^i grad_theta f|^2", pp);
+    }
+    if (released)
+        for (int j = 0; j < nt; j++)
+            for (size_t i = 0; i < s->var[nv + j]->size; i++)
+                a->u[j][i] += eta * a->p[j][i];
+    return BOME_OK;
+}
+
+int opt_aid_neumann_step(bome_solver *s, opt_aid *a, bome_step_stats *r, int n, double eta, bool released)
+{
+    int rc = opt_aid_begin(s, a, r);
+    if (!rc)
+        rc = neumann(s, a, r, n, eta, released);
+    if (!rc)
+        rc = opt_aid_finish(s, a, r);
+    return rc;
 }
 
 int opt_aid_finish(bome_solver *s, opt_aid *a, bome_step_stats *r)

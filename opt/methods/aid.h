@@ -20,6 +20,13 @@ typedef struct opt_aid {
 int opt_aid_build(bome_solver *s, opt_aid *a, const char *method);
 /* The inner loop, then f, g, grad f at theta_T (into r's f and g). */
 int opt_aid_begin(bome_solver *s, opt_aid *a, bome_step_stats *r);
+/* A whole step with u = eta sum_{i<n} p_i, p_0 = grad_theta f,
+ * p_{i+1} = (I - eta H) p_i: the Neumann series of H^-1 cut after n terms,
+ * which is also the n-th iterate of the fixed point
+ * u <- u - eta (H u - grad_theta f) from u = 0 (AID-FP, stocBiO).
+ * released: u = sum_{i=1..n} p_i + eta p_n instead, stocBiO's released
+ * form. n - 1 (released: n) products H p; a non-finite term ends the run. */
+int opt_aid_neumann_step(bome_solver *s, opt_aid *a, bome_step_stats *r, int n, double eta, bool released);
 /* With u solved: the mixed product, hv = grad_v f - mixed, the update. */
 int opt_aid_finish(bome_solver *s, opt_aid *a, bome_step_stats *r);
 void opt_aid_free(bome_solver *s, opt_aid *a);
