@@ -111,6 +111,16 @@ static int unroll(bome_solver *s, bome_node **cur, bome_node *const *mom0, int s
     return opt_check_graph(s, what);
 }
 
+void opt_unroll_start(bome_solver *s, bome_node **cur)
+{
+    memcpy(cur, s->x + s->nv, (size_t)s->nt * sizeof *cur);
+    /* a node of its own, so that the first step's gradient in theta is not
+     * also in v */
+    for (int j = 0; j < s->nt; j++)
+        if (opt_inner_start(s, j) >= 0)
+            cur[j] = bome_add_scalar(s->g, s->x[opt_inner_start(s, j)], 0.0);
+}
+
 bome_plan *opt_unrolled_build(bome_solver *s, bome_node **cur, bome_node *const *mom0, int steps, bome_node **gf,
                               const char *what)
 {

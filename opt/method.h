@@ -27,6 +27,7 @@ typedef struct opt_setting {
 enum {
     OPT_INNER_LOOP = 1,      /* the solver builds the shared inner loop on g */
     OPT_KEEPS_MOMENTUM = 2,  /* that loop honours inner_momentum_keep */
+    OPT_TASKS = 4,           /* averages over a meta-batch of tasks itself */
 };
 
 typedef struct opt_method {

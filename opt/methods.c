@@ -5,7 +5,8 @@
 
 #include <string.h>
 
-extern const opt_method opt_method_bome, opt_method_itd, opt_method_aid_cg, opt_method_bsg1;
+extern const opt_method opt_method_bome, opt_method_itd, opt_method_aid_cg, opt_method_bsg1, opt_method_fo_blo,
+    opt_method_ufo_blo, opt_method_exact;
 extern const opt_method opt_method_aid_fp, opt_method_reverse, opt_method_stocbio;
 
 static const opt_method *const table[] = {
@@ -13,6 +14,9 @@ static const opt_method *const table[] = {
     &opt_method_itd,    /* BOME_METHOD_ITD */
     &opt_method_aid_cg, /* BOME_METHOD_AID_CG */
     &opt_method_bsg1,   /* BOME_METHOD_BSG1 */
+    &opt_method_fo_blo, /* BOME_METHOD_FO_BLO */
+    &opt_method_ufo_blo,/* BOME_METHOD_UFO_BLO */
+    &opt_method_exact,  /* BOME_METHOD_EXACT */
     &opt_method_aid_fp, /* BOME_METHOD_AID_FP */
     &opt_method_reverse, /* BOME_METHOD_REVERSE */
     &opt_method_stocbio, /* BOME_METHOD_STOCBIO */

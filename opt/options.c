@@ -24,6 +24,8 @@ static const opt_setting shared[] = {
           "step size for theta (methods where theta takes theta_T ignore it)"),
     FIELD("update", NULL, OPT_CT_ENUM, BOME_OPTION_CHOICE, update, BOME_UPDATE_SGD, 0, 2, 0, "sgd|momentum|adam",
           "the outer update rule"),
+    FIELD("lr_decay", NULL, OPT_CT_INT, BOME_OPTION_CHOICE, lr_decay, 0, 0, 1, 0, "constant|inverse",
+          "the outer step sizes: constant, or lr / (k + 1) at step k"),
     FIELD("momentum", NULL, OPT_CT_DOUBLE, BOME_OPTION_REAL, momentum, 0.9, 0, 1, BOME_OPEN_HI, NULL,
           "outer momentum mu (update momentum)"),
     FIELD("adam_beta1", NULL, OPT_CT_DOUBLE, BOME_OPTION_REAL, adam_beta1, 0.9, 0, 1, BOME_OPEN_HI, NULL, "Adam's beta1"),

@@ -31,6 +31,7 @@ void bome_problem_free(bome_problem *p)
     free(p->vars[0]);
     free(p->vars[1]);
     free(p->data);
+    free(p->inner_start);
     free(p);
 }
 
@@ -175,5 +176,44 @@ int bome_problem_set_objectives(bome_problem *p, bome_objective_fn f, bome_objec
     p->f = f;
     p->g = g;
     p->ctx = ctx;
+    return BOME_OK;
+}
+
+int bome_problem_set_inner_start(bome_problem *p, int inner, int outer)
+{
+    if (!p)
+        return BOME_ERR_ARG;
+    if (inner < 0 || inner >= p->n_vars[BOME_INNER] || outer < 0 || outer >= p->n_vars[BOME_OUTER])
+        return opt_error(p, BOME_ERR_ARG, "bome_problem_set_inner_start: no inner variable %d or outer variable %d "
+                         "(there are %d and %d)", inner, outer, p->n_vars[BOME_INNER], p->n_vars[BOME_OUTER]);
+    const opt_var *t = &p->vars[BOME_INNER][inner], *v = &p->vars[BOME_OUTER][outer];
+    if (t->shape.rows != v->shape.rows || t->shape.cols != v->shape.cols)
+        return opt_error(p, BOME_ERR_SHAPE, "bome_problem_set_inner_start: '%s' is %d x %d, '%s' %d x %d", t->name,
+                         t->shape.rows, t->shape.cols, v->name, v->shape.rows, v->shape.cols);
+    if (!p->inner_start) {
+        /* sized for the inner variables declared so far; more may not follow */
+        p->inner_start = malloc((size_t)p->n_vars[BOME_INNER] * sizeof *p->inner_start);
+        if (!p->inner_start)
+            return opt_error(p, BOME_ERR_NOMEM, "bome_problem_set_inner_start: out of memory");
+        for (int j = 0; j < p->n_vars[BOME_INNER]; j++)
+            p->inner_start[j] = -1;
+        p->n_start = p->n_vars[BOME_INNER];
+    }
+    if (inner >= p->n_start)
+        return opt_error(p, BOME_ERR_STATE, "bome_problem_set_inner_start: declare every inner variable first");
+    p->inner_start[inner] = outer;
+    return BOME_OK;
+}
+
+int bome_problem_set_tasks(bome_problem *p, int batch, bome_task_fn draw, void *ud)
+{
+    if (!p)
+        return BOME_ERR_ARG;
+    if (batch < 1 || !draw)
+        return opt_error(p, BOME_ERR_ARG, "bome_problem_set_tasks: batch = %d and draw %s; need batch >= 1 and a draw "
+                         "function", batch, draw ? "set" : "NULL");
+    p->batch = batch;
+    p->draw = draw;
+    p->draw_ud = ud;
     return BOME_OK;
 }

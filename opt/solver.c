@@ -31,6 +31,11 @@ static int check_problem(bome_solver *s, const bome_problem *p)
         return opt_fail(s, BOME_ERR_ARG, "the problem has no inner variables (bome_problem_add_inner)");
     if (!p->f || !p->g)
         return opt_fail(s, BOME_ERR_ARG, "the problem has no objectives (bome_problem_set_objectives)");
+    if (p->inner_start && p->n_start != p->n_vars[BOME_INNER])
+        return opt_fail(s, BOME_ERR_STATE, "inner variables were added after bome_problem_set_inner_start");
+    if (p->batch > 1 && !(s->m->flags & OPT_TASKS))
+        return opt_fail(s, BOME_ERR_ARG, "the problem draws %d tasks per step; %s takes one (a batch of 1), or use "
+                        "fo-blo, ufo-blo or exact", p->batch, s->m->name);
     return BOME_OK;
 }
 
@@ -104,6 +109,8 @@ int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r)
 
 double opt_param(const bome_solver *s, int i) { return s->o.param[s->param_base + i]; }
 
+int opt_inner_start(const bome_solver *s, int j) { return s->p->inner_start ? s->p->inner_start[j] : -1; }
+
 /* The leaves every method starts from: the variables bound to the caller's
  * memory and the data bound zero-copy. */
 static int build_leaves(bome_solver *s)
@@ -141,9 +148,11 @@ bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
         return s;
     }
     s->p = p;
-    if (opt_check_options(s, o) || check_problem(s, p))
+    if (opt_check_options(s, o))
         return s;
     s->m = opt_method_at((int)o->method);
+    if (check_problem(s, p))
+        return s;
     s->param_base = opt_method_param_base((int)o->method);
     s->nv = p->n_vars[BOME_OUTER];
     s->nt = p->n_vars[BOME_INNER];
@@ -224,6 +233,16 @@ int bome_solver_step(bome_solver *s, bome_step_stats *st)
         if (rc)
             return opt_fail(s, rc, "step %ld: the refill callback returned %d", s->steps + 1, rc);
     }
+    bome_problem *p = s->p;
+    if (p->draw && !(s->m->flags & OPT_TASKS)) {
+        int rc = p->draw(p->draw_ud, &s->rng, s->steps, 0);
+        if (rc)
+            return opt_fail(s, rc, "step %ld: the task sampler returned %d", s->steps + 1, rc);
+    }
+    /* meta-learning: nothing but v persists, theta starts at it */
+    for (int j = 0; p->inner_start && j < s->nt; j++)
+        if (p->inner_start[j] >= 0)
+            memcpy(s->var[s->nv + j]->values, s->var[p->inner_start[j]]->values, s->var[s->nv + j]->size * sizeof(bome_real));
     bome_step_stats r = {0};
     r.step = s->steps + 1;
     int rc = s->m->step(s, s->state, &r);

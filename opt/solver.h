@@ -40,6 +40,11 @@ struct bome_problem {
     int n_data, cap_data;
     bome_objective_fn f, g;
     void *ctx;
+    int *inner_start;       /* per inner variable: the outer one it starts at, or -1 */
+    int n_start;            /* inner variables when inner_start was made */
+    int batch;              /* tasks per step (0: no task sampler) */
+    bome_task_fn draw;
+    void *draw_ud;
     int status;
     char msg[512];
 };
@@ -97,6 +102,8 @@ bome_plan *opt_plan_f_gk(bome_solver *s, bome_node *const *a, size_t na, bome_no
 int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r);
 /* A method's own setting i (its params[i]). */
 double opt_param(const bome_solver *s, int i);
+/* The outer variable inner variable j starts at (meta-learning), or -1. */
+int opt_inner_start(const bome_solver *s, int j);
 
 /* ---- alloc.c ---- */
 void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */
@@ -135,6 +142,9 @@ int opt_inner_loop(bome_solver *s, bool keep_momentum);
 /* The same with `steps` in place of T; s->inner_buf then holds the momentum
  * buffer after them. */
 int opt_inner_steps(bome_solver *s, bool keep_momentum, int steps);
+/* theta_0 as nodes for an unrolled loop: theta_k, or v where the inner
+ * variable starts at an outer one (meta-learning), differentiated too. */
+void opt_unroll_start(bome_solver *s, bome_node **cur);
 /* The graph of ITD and reverse: cur[0..nt) holds theta nodes and gets
  * those of `steps` inner steps unrolled from there (momentum from zero, or
  * resumed from the nodes mom0; boxes as clamps); then f and g at that

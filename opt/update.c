@@ -17,7 +17,7 @@ void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_rea
     const bome_options *o = &s->o;
     opt_var *v = s->var[k];
     bome_real *x = v->values, *m1 = s->m1[k], *m2 = s->m2 ? s->m2[k] : NULL;
-    double lr = k < s->nv ? o->lr_outer : o->lr_inner;
+    double lr = (k < s->nv ? o->lr_outer : o->lr_inner) / (o->lr_decay ? (double)(s->steps + 1) : 1.0);
     size_t n = v->size;
 #define D(i) (!gq ? gf[i] : gf ? gf[i] + lambda * gq[i] : lambda * gq[i])
     if (o->update == BOME_UPDATE_SGD) {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 const bome_case *const bome_cases[] = {
-    &bome_case_coreset, &bome_case_nonsingleton, &bome_case_minimax, &bome_case_ridge, NULL,
+    &bome_case_coreset, &bome_case_nonsingleton, &bome_case_minimax, &bome_case_ridge, &bome_case_ufo_toy, NULL,
 };
 
 const bome_case *bome_case_find(const char *name)
@@ -44,4 +44,9 @@ void bome_case_free(bome_case_run *r)
 {
     bome_problem_free(r->problem);
     free(r->state);
+}
+
+double bome_case_param_value(const bome_case *c, const bome_case_run *r, int i)
+{
+    return r->params ? r->params[i] : c->params[i].def;
 }

@@ -10,6 +10,11 @@
 typedef struct bome_case_run {
     bome_problem *problem;
     void *state;
+    /* Set before create: the case's own settings (NULL: their defaults) and
+     * the options that will run, for cases whose answer depends on them
+     * (NULL: the case's defaults). */
+    const double *params;
+    const bome_options *o;
     /* Variables for printing: pointers into state. */
     int n_show;
     const char *show_name[4];
@@ -30,9 +35,24 @@ typedef struct bome_case {
     void (*destroy)(bome_case_run *r);
     /* Distance of the current iterate from the known answer (NAN if none). */
     double (*error)(const bome_case_run *r);
+    /* The case's own settings, each a CLI flag --name (e.g. the UFO toy's tasks). */
+    const struct bome_case_param *params;
+    int n_params;
 } bome_case;
 
-extern const bome_case bome_case_coreset, bome_case_nonsingleton, bome_case_minimax, bome_case_ridge;
+typedef struct bome_case_param {
+    const char *name;
+    double def;
+    const char *help;
+} bome_case_param;
+
+enum { BOME_CASE_MAX_PARAMS = 8 };
+
+/* Setting i of a run: the CLI's value or the default. */
+double bome_case_param_value(const bome_case *c, const bome_case_run *r, int i);
+
+extern const bome_case bome_case_coreset, bome_case_nonsingleton, bome_case_minimax, bome_case_ridge,
+    bome_case_ufo_toy;
 
 /* The toys' set-up: a problem with one outer variable v and one inner x,
  * both in state (which the case then owns), shown x first. */
@@ -44,6 +64,10 @@ void bome_case_free(bome_case_run *r);
 /* NULL-terminated list of the cases, for `bome list`. */
 extern const bome_case *const bome_cases[];
 const bome_case *bome_case_find(const char *name);
+
+/* The UFO toy's closed forms (in the quadratic window): FO-BLO's fixed point
+ * (first_order) or the stationary point of M, for r steps of size alpha. */
+double bome_ufo_toy_answer(const bome_case_run *r, int first_order, int steps, double alpha);
 
 /* Projection of y onto the convex hull of the k points c (k x 2), computed
  * independently of BOME (active-set over the hull's edges and vertices). */

@@ -3,6 +3,7 @@
 #define BOME_CLI_H
 
 #include "bome/opt.h"
+#include "cases.h"
 #include "data.h"
 
 #include <stdbool.h>
@@ -13,6 +14,8 @@ typedef struct cli_args {
     const char *method;
     bome_options o;         /* the problem's defaults, then the flags */
     int start;              /* starting point, for problems with several */
+    const bome_case *c;     /* the case being run, if it is one */
+    double case_params[BOME_CASE_MAX_PARAMS]; /* its own settings (c->params) */
     const char *csv_path;
     const char *dot_path;   /* the solver's graph in Graphviz DOT */
     bool json;

@@ -209,8 +209,15 @@ int cli_parse(cli_args *a, int argc, char **argv)
             a->no_plot = true;
         } else {
             int rc = set_option(a, k, v);
+            for (int j = 0; rc == 1 && a->c && j < a->c->n_params; j++)
+                if (!strncmp(k, "--", 2) && !strcmp(k + 2, a->c->params[j].name)) {
+                    if (!parse_double(v, &a->case_params[j]))
+                        return bad(k, v, "a number");
+                    rc = 0;
+                }
             if (rc == 1) {
-                fprintf(stderr, "bome: unknown option '%s' (see bome run --help)\n", k);
+                fprintf(stderr, "bome: unknown option '%s' for %s (see bome run %s --help)\n", k, a->problem,
+                        a->problem);
                 return 2;
             }
             if (rc)

@@ -155,6 +155,8 @@ static int run_case(const bome_case *c, cli_args *a)
         return 2;
     }
     bome_case_run r = {0};
+    r.params = a->case_params;
+    r.o = &a->o;
     char err[256] = "";
     int rc = c->create(&r, a->start, a->o.seed, err, sizeof err);
     if (rc) {
@@ -277,6 +279,9 @@ int main(int argc, char **argv)
     }
     a.problem = argv[2];
     const bome_case *c = bome_case_find(a.problem);
+    a.c = c;
+    for (int i = 0; c && i < c->n_params; i++)
+        a.case_params[i] = c->params[i].def;
     if (c)
         c->defaults(&a.o);
     else if (!strcmp(a.problem, "hyperclean"))
@@ -288,6 +293,13 @@ int main(int argc, char **argv)
     for (int i = 3; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             run_usage(stdout, &a.o);
+            for (int j = 0; c && j < c->n_params; j++) {
+                if (!j)
+                    printf("%s only:\n", c->name);
+                char left[64];
+                snprintf(left, sizeof left, "--%s X", c->params[j].name);
+                printf("  %-20s %s (default %g)\n", left, c->params[j].help, c->params[j].def);
+            }
             return 0;
         }
     int rc = cli_parse(&a, argc - 3, argv + 3);

@@ -264,4 +264,32 @@ static inline bome_node *g_track(bome_graph *G, const bome_vars *x, void *ctx)
     return bome_scale(G, bome_square(G, bome_sub(G, x->theta[0], x->v[0])), 0.5);
 }
 
+/* ---- A counting allocator (options.alloc) ---- */
+
+typedef struct counter { long calls, live; size_t allocated, freed; } counter;
+
+static inline void *count_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    counter *c = ud;
+    c->calls++;
+    if (nsize == 0) {
+        if (ptr) {
+            c->freed += osize;
+            c->live--;
+        }
+        free(ptr);
+        return NULL;
+    }
+    void *q = realloc(ptr, nsize);
+    if (!q)
+        return NULL;
+    if (ptr)
+        c->freed += osize;
+    else
+        c->live++;
+    c->allocated += nsize;
+    return q;
+}
+
+
 #endif

@@ -98,6 +98,26 @@ enum { BOME_OUTER = 0, BOME_INNER = 1 };
 int bome_problem_set_bounds(bome_problem *p, int which, int index, bome_real lo, bome_real hi);
 int bome_problem_set_objectives(bome_problem *p, bome_objective_fn f, bome_objective_fn g, void *ctx);
 
+/*
+ * Meta-learning (approximate bilevel optimization, UFO-BLO's setting): the
+ * inner variable starts at an outer one at every outer step, theta_0 = v,
+ * so nothing but v persists between steps; the inner problem need not have a
+ * unique argmin (r plain gradient steps define theta_r). Shapes must match.
+ * Every method honours it: the solver sets theta = v before each step, and
+ * ITD and exact differentiate through that start too.
+ */
+int bome_problem_set_inner_start(bome_problem *p, int inner, int outer);
+
+/*
+ * A meta-batch of tasks per outer step: draw(ud, rng, step, task) fills the
+ * data inputs' memory with task `task` (0..batch-1) of step `step` (support
+ * data for g, query data for f), with the solver's seeded rng. The methods
+ * made for it (fo-blo, ufo-blo, exact) average their per-task estimates; the
+ * others take batch 1 (the solver draws task 0 before each step).
+ */
+typedef int (*bome_task_fn)(void *ud, bome_rng *rng, long step, int task);
+int bome_problem_set_tasks(bome_problem *p, int batch, bome_task_fn draw, void *ud);
+
 /* ---- Methods ------------------------------------------------------------------ */
 
 /*
@@ -116,6 +136,12 @@ typedef enum bome_method {
     BOME_METHOD_BSG1,     /* BSG-1, first order: at theta_T, v moves along grad_v f -
                            * (<grad_theta f, grad_theta g> / (|grad_theta g|^2 +
                            * bsg_eps)) grad_v g; theta takes theta_T */
+    BOME_METHOD_FO_BLO,   /* FO-BLO (FOM): meta-learning's first-order meta-gradient,
+                           * f's gradient at theta_r carried to v; biased */
+    BOME_METHOD_UFO_BLO,  /* UFO-BLO (UFOM): FO-BLO plus, with probability ufo_q per
+                           * task, the reweighted exact correction; unbiased */
+    BOME_METHOD_EXACT,    /* the exact meta-gradient through the r inner steps
+                           * (ITD with theta_0 = v) by reverse Hessian-vector products */
     BOME_METHOD_AID_FP,   /* implicit differentiation at theta_T as AID-CG, u from
                            * fp_steps fixed-point iterations u <- u - fp_lr (H u -
                            * grad_theta f) from u = 0 (fp_lr 0: alpha) */
@@ -162,6 +188,8 @@ typedef struct bome_step_stats {
     double lambda, phi;
     double grad_f_norm, grad_q_norm; /* over all of (v, theta) */
     double kkt;         /* min over l >= 0 of ||grad f + l grad q||^2 + q */
+    long grad_evals;    /* gradients of f or g this step took (methods that count; else 0) */
+    long hvp_evals;     /* Hessian-vector products (and mixed products) likewise */
     double seconds;     /* wall time of this step */
     double total_seconds;
 } bome_step_stats;
@@ -205,6 +233,8 @@ typedef struct bome_options {
                              * theta takes theta_T) */
     bome_update update;     /* outer update rule (BOME_UPDATE_SGD) */
     double momentum;        /* mu for BOME_UPDATE_MOMENTUM (0.9) */
+    int lr_decay;           /* 0: constant steps; 1: lr / (k + 1) at outer step k from 0,
+                             * the schedule of UFO-BLO's toy (0) */
     double adam_beta1, adam_beta2, adam_eps; /* (0.9, 0.999, 1e-8) */
     long max_steps;         /* for bome_solve / bome_solver_run (1000) */
     double tol;             /* stop once the KKT residual (methods without q: the

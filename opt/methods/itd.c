@@ -21,7 +21,7 @@ static int build(bome_solver *s, void *st)
     d->hv = opt_buffers(s, 0, s->nv);
     if (s->status)
         return s->status;
-    memcpy(s->inner, s->x + s->nv, (size_t)s->nt * sizeof *s->inner); /* theta_0 = theta_k */
+    opt_unroll_start(s, s->inner);
     d->plan = opt_unrolled_build(s, s->inner, NULL, s->o.T, d->gf, "the ITD graph");
     return s->status;
 }

@@ -48,7 +48,10 @@ static int build(bome_solver *s, void *st)
     d->hv = opt_buffers(s, 0, s->nv);
     if (s->status || opt_inner_build(s))
         return s->status;
-    memcpy(d->thT, s->inner, (size_t)s->nt * sizeof *d->thT); /* theta_{T-K}: the plain loop's iterate */
+    if (d->K == s->o.T) /* all T: ITD's graph, through a meta-learning start too */
+        opt_unroll_start(s, d->thT);
+    else /* theta_{T-K}: the plain loop's iterate, a constant to the sweep */
+        memcpy(d->thT, s->inner, (size_t)s->nt * sizeof *d->thT);
     bome_node **mom = resumed_momentum(s, d);
     d->plan = opt_unrolled_build(s, d->thT, mom, d->K, d->gf, "the reverse graph");
     opt_zfree(s, mom);
