@@ -213,14 +213,17 @@ Test(reverse, last_K_steps_by_hand) { reverse_case(6, 2, 0); }
 Test(reverse, momentum_resumed_not_differentiated) { reverse_case(6, 2, 0.6); }
 Test(reverse, K_clipped_to_T) { reverse_case(4, 10, 0.6); }
 
-/* All T steps differentiated is ITD, to the last bit or nearly. */
-Test(reverse, K_at_least_T_is_itd)
+/* All T steps differentiated is ITD, to the last bit or nearly, also when
+ * theta starts at v every step and the sweep goes through that start. */
+static void same_as_itd(bool start_at_v)
 {
     bome_real v[2][N], th[2][N];
     for (int m = 0; m < 2; m++) {
         memcpy(v[m], V0, sizeof v[m]);
         memcpy(th[m], TH0, sizeof th[m]);
         bome_problem *p = aniso_problem(v[m], th[m]);
+        if (start_at_v)
+            cr_assert_eq(bome_problem_set_inner_start(p, 0, 0), BOME_OK, "%s", bome_problem_errmsg(p));
         bome_options o;
         options(&o, m ? BOME_METHOD_ITD : BOME_METHOD_REVERSE, 5, 0.1, 0.3);
         o.inner_momentum = 0.5;
@@ -232,6 +235,9 @@ Test(reverse, K_at_least_T_is_itd)
         cr_expect(fabs(v[0][i] - v[1][i]) < 1e-14 && fabs(th[0][i] - th[1][i]) < 1e-14, "[%d] %.17g vs %.17g", i,
                   v[0][i], v[1][i]);
 }
+
+Test(reverse, K_at_least_T_is_itd) { same_as_itd(false); }
+Test(reverse, K_at_least_T_is_itd_from_v) { same_as_itd(true); }
 
 Test(reverse, converges_to_the_bilevel_answer)
 {
