@@ -43,6 +43,10 @@ int bome_graph_dot(bome_graph *g, FILE *out, int n, bome_node *const *outs)
                 ad_raw_free(g, keep, top);
                 return ad_error(g, BOME_ERR_ARG, "bome_graph_dot: outs[%d] is NULL", i);
             }
+            if (!ad_own(g, outs[i], "bome_graph_dot, outs[%d]", i)) {
+                ad_raw_free(g, keep, top);
+                return BOME_ERR_ARG;
+            }
             keep[outs[i]->id] = 1;
         }
         for (size_t id = top; id-- > 0;)

@@ -9,11 +9,14 @@ static bool check_outs(bome_graph *g, const char *fn, int n, bome_node *const *o
         ad_error(g, BOME_ERR_ARG, "%s: no nodes to evaluate", fn);
         return false;
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         if (!outs[i]) {
             ad_error(g, BOME_ERR_ARG, "%s: outs[%d] is NULL", fn, i);
             return false;
         }
+        if (!ad_own(g, outs[i], "%s, outs[%d]", fn, i))
+            return false;
+    }
     return true;
 }
 
@@ -22,6 +25,7 @@ static bool check_outs(bome_graph *g, const char *fn, int n, bome_node *const *o
 static size_t mark_needed(bome_graph *g, int n, bome_node *const *outs)
 {
     if (g->cap_mark < g->n_nodes) {
+        /* No wrap even in 32 bits: the tape stops at INT_MAX nodes. */
         size_t cap = g->n_nodes + g->n_nodes / 2 + 64;
         unsigned char *m = g->alloc(g->ud, g->mark, g->cap_mark, cap);
         if (!m) {
@@ -85,7 +89,7 @@ bome_plan *bome_plan_new(bome_graph *g, int n, bome_node *const *outs)
     for (size_t id = 0; id < top; id++)
         count += g->mark[id] && g->nodes[id]->kind == NODE_OP;
     bome_plan *p = ad_alloc(g, sizeof *p);
-    bome_node **list = ad_alloc(g, (count ? count : 1) * sizeof *list);
+    bome_node **list = ad_alloc_array(g, count ? count : 1, sizeof *list);
     if (!p || !list)
         return NULL;
     p->g = g;

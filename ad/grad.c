@@ -28,9 +28,13 @@ int bome_grad(bome_graph *g, bome_node *y, int n, bome_node *const *wrt, bome_no
         return BOME_ERR_ARG;
     if (!y || n < 0 || (n > 0 && (!wrt || !out)))
         return ad_error(g, BOME_ERR_ARG, "bome_grad: %s", !y ? "y is NULL" : "wrt or out is NULL");
+    if (!ad_own(g, y, "bome_grad, y"))
+        return BOME_ERR_ARG;
     for (int i = 0; i < n; i++) {
         if (!wrt[i])
             return ad_error(g, BOME_ERR_ARG, "bome_grad: wrt[%d] is NULL", i);
+        if (!ad_own(g, wrt[i], "bome_grad, wrt[%d]", i))
+            return BOME_ERR_ARG;
         if (wrt[i]->kind != NODE_PARAM && wrt[i]->kind != NODE_OP)
             return ad_error(g, BOME_ERR_KIND,
                             "bome_grad: wrt[%d] is a %s node; gradients are taken with respect to params or op nodes",
@@ -44,9 +48,8 @@ int bome_grad(bome_graph *g, bome_node *y, int n, bome_node *const *wrt, bome_no
     if (g->status)
         return g->status;
 
-    size_t top = (size_t)y->id + 1;
-    size_t bytes = top * (sizeof(bome_node *) + 1);
-    void *scratch = ad_raw_alloc(g, bytes);
+    size_t top = (size_t)y->id + 1, bytes;
+    void *scratch = ad_mul(top, sizeof(bome_node *) + 1, &bytes) ? ad_raw_alloc(g, bytes) : NULL;
     if (!scratch)
         return ad_error(g, BOME_ERR_NOMEM, "bome_grad: out of memory for %zu nodes", top);
     bome_node **adj = scratch;

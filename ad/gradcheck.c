@@ -15,18 +15,23 @@ int bome_gradcheck(bome_graph *g, bome_node *y, int n, bome_node *const *params,
     memset(report, 0, sizeof *report);
     if (eps <= 0)
         eps = 1e-6;
-    size_t bytes = (size_t)n * sizeof(bome_node *);
-    bome_node **grads = ad_raw_alloc(g, bytes);
+    size_t bytes;
+    bome_node **grads = ad_mul((size_t)n, sizeof(bome_node *), &bytes) ? ad_raw_alloc(g, bytes) : NULL;
     if (!grads)
         return ad_error(g, BOME_ERR_NOMEM, "bome_gradcheck: out of memory");
     int rc = bome_grad(g, y, n, params, grads);
     bome_plan *py = rc ? NULL : bome_plan_new(g, 1, &y);
     bome_plan *pg = py ? bome_plan_new(g, n, grads) : NULL;
     rc = pg ? bome_plan_run(pg) : g->status;
-    size_t total = 0;
-    for (int i = 0; !rc && i < n; i++)
-        total += params[i]->size;
-    bome_real *analytic = rc ? NULL : ad_raw_alloc(g, total * sizeof(bome_real));
+    /* One parameter may be listed many times: the sum can exceed memory. */
+    size_t total = 0, abytes = 0;
+    bool fits = !rc;
+    for (int i = 0; fits && i < n; i++) {
+        fits = total <= SIZE_MAX - params[i]->size;
+        total += fits ? params[i]->size : 0;
+    }
+    fits = fits && ad_mul(total, sizeof(bome_real), &abytes);
+    bome_real *analytic = fits ? ad_raw_alloc(g, abytes) : NULL;
     if (!rc && !analytic)
         rc = ad_error(g, BOME_ERR_NOMEM, "bome_gradcheck: out of memory");
     if (!rc) {
@@ -67,7 +72,7 @@ int bome_gradcheck(bome_graph *g, bome_node *y, int n, bome_node *const *params,
         }
         if (!rc)
             rc = bome_plan_run(py); /* leave y's value at the unperturbed point */
-        ad_raw_free(g, analytic, total * sizeof(bome_real));
+        ad_raw_free(g, analytic, abytes);
     }
     ad_raw_free(g, grads, bytes);
     return rc;

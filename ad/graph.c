@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -51,10 +52,14 @@ static size_t header_bytes(void)
 
 /*
  * A zeroed block of the arena starting on a multiple of align (a power of two
- * no larger than ALIGN; chunks start on an ALIGN boundary).
+ * no larger than ALIGN; chunks start on an ALIGN boundary). NULL when the
+ * allocator fails or the size cannot be had at all; nothing is recorded.
  */
-static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
+static void *arena_take(bome_graph *g, size_t bytes, size_t align)
 {
+    /* Rounding and the chunk header below must not wrap around. */
+    if (bytes > SIZE_MAX - header_bytes() - 2 * ALIGN)
+        return NULL;
     bytes = (bytes + align - 1) / align * align;
     if (bytes == 0)
         bytes = align;
@@ -67,10 +72,8 @@ static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
         if (want < CHUNK_BYTES)
             want = CHUNK_BYTES;
         struct arena_chunk *nc = ad_raw_alloc(g, want);
-        if (!nc) {
-            ad_error(g, BOME_ERR_NOMEM, "out of memory: %zu bytes", want);
+        if (!nc)
             return NULL;
-        }
         nc->size = want;
         uintptr_t base = (uintptr_t)nc + header_bytes();
         nc->used = header_bytes() + ((ALIGN - base % ALIGN) % ALIGN);
@@ -90,7 +93,25 @@ static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
     return p;
 }
 
+static void *arena_alloc(bome_graph *g, size_t bytes, size_t align)
+{
+    void *p = arena_take(g, bytes, align);
+    if (!p)
+        ad_error(g, BOME_ERR_NOMEM, "out of memory: %zu bytes", bytes);
+    return p;
+}
+
 void *ad_alloc(bome_graph *g, size_t bytes) { return arena_alloc(g, bytes, ALIGN); }
+
+void *ad_alloc_array(bome_graph *g, size_t count, size_t size)
+{
+    size_t bytes;
+    if (!ad_mul(count, size, &bytes)) {
+        ad_error(g, BOME_ERR_NOMEM, "out of memory: %zu x %zu bytes", count, size);
+        return NULL;
+    }
+    return arena_alloc(g, bytes, ALIGN);
+}
 
 /* The threads of a tiled plan (tile.c) may fail at once. */
 static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -125,6 +146,11 @@ const char *bome_status_str(int status)
     }
 }
 
+/* Graph ids come from one counter for the process, so a node of a freed
+ * graph does not match a new graph that happens to get the same address. */
+static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t last_graph_id;
+
 bome_graph *bome_graph_new(void) { return bome_graph_new_alloc(NULL, NULL); }
 
 bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
@@ -137,6 +163,9 @@ bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
     memset(g, 0, sizeof *g);
     g->alloc = alloc;
     g->ud = ud;
+    pthread_mutex_lock(&id_lock);
+    g->id = ++last_graph_id;
+    pthread_mutex_unlock(&id_lock);
     g->tile_min_rows = 4096;
     g->tile_block_rows = 64;
     g->threads = 1;
@@ -195,6 +224,22 @@ bool ad_shape_eq(bome_shape a, bome_shape b)
     return a.rank == b.rank && a.rows == b.rows && a.cols == b.cols;
 }
 
+bool ad_own(bome_graph *g, const bome_node *n, const char *fmt, ...)
+{
+    if (n->graph == g->id)
+        return true;
+    char where[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(where, sizeof where, fmt, ap);
+    va_end(ap);
+    if (n->name)
+        ad_error(g, BOME_ERR_ARG, "%s: node '%s' belongs to another graph", where, n->name);
+    else
+        ad_error(g, BOME_ERR_ARG, "%s: node %d (%s) belongs to another graph", where, n->id, n->op->name);
+    return false;
+}
+
 static bool check_sources(bome_graph *g, const char *op, int n, bome_node *const *src, int labels_at)
 {
     if (!g)
@@ -206,6 +251,9 @@ static bool check_sources(bome_graph *g, const char *op, int n, bome_node *const
                 ad_error(g, BOME_ERR_ARG, "%s: argument %d is NULL", op, i + 1);
             return false;
         }
+    for (int i = 0; i < n; i++)
+        if (!ad_own(g, src[i], "%s, argument %d", op, i + 1))
+            return false;
     for (int i = 0; i < n; i++)
         if ((src[i]->kind == NODE_LABELS) != (i == labels_at)) {
             if (i == labels_at)
@@ -230,8 +278,16 @@ static bool grow_tape(bome_graph *g)
 {
     if (g->n_nodes < g->cap_nodes)
         return true;
-    size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256;
-    bome_node **p = g->alloc(g->ud, g->nodes, g->cap_nodes * sizeof *p, cap * sizeof *p);
+    /* Node ids are ints. */
+    if (g->n_nodes >= INT_MAX) {
+        ad_error(g, BOME_ERR_NOMEM, "the tape is full: %zu nodes", g->n_nodes);
+        return false;
+    }
+    size_t cap = g->cap_nodes ? g->cap_nodes * 2 : 256, bytes;
+    if (cap > INT_MAX)
+        cap = INT_MAX;
+    bome_node **p = ad_mul(cap, sizeof *p, &bytes) ? g->alloc(g->ud, g->nodes, g->cap_nodes * sizeof *p, bytes)
+                                                   : NULL;
     if (!p) {
         ad_error(g, BOME_ERR_NOMEM, "out of memory growing the tape to %zu nodes", cap);
         return false;
@@ -251,9 +307,39 @@ static bool valid_shape(bome_shape s)
     return s.rank == 2 && s.rows >= 1 && s.cols >= 1;
 }
 
-static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shape shape, bool buffer)
+/* The most elements one node holds. Ops do row and offset arithmetic in int
+ * ((r1 - r0) * cols, begin * cols) and hand dimensions to BLAS as int, and
+ * the byte count must fit in size_t on a 32-bit host. */
+static size_t max_elements(void)
 {
-    if (!grow_tape(g))
+    size_t by_bytes = (SIZE_MAX - CHUNK_BYTES) / sizeof(bome_real);
+    return by_bytes < (size_t)INT_MAX ? by_bytes : (size_t)INT_MAX;
+}
+
+/* "matmul", or "param 'w'" for a named leaf. */
+static const char *label(const char *what, const char *name, char *buf, size_t len)
+{
+    if (!name)
+        return what;
+    snprintf(buf, len, "%s '%s'", what, name);
+    return buf;
+}
+
+bool ad_size_ok(bome_graph *g, const char *what, const char *name, bome_shape s)
+{
+    /* Positive dimensions below INT_MAX: the product fits in 64 bits. */
+    unsigned long long elems = (unsigned long long)s.rows * (unsigned long long)s.cols;
+    if (elems <= max_elements())
+        return true;
+    char sh[40], lb[160];
+    ad_error(g, BOME_ERR_ARG, "%s: %s is too large (%llu elements; a node holds at most %zu)",
+             label(what, name, lb, sizeof lb), ad_shape_str(s, sh), elems, max_elements());
+    return false;
+}
+
+static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shape shape, bool buffer, const char *name)
+{
+    if (!ad_size_ok(g, op->name, name, shape) || !grow_tape(g))
         return NULL;
     /* Node records, and buffers shorter than a cache line, are packed at
      * their natural alignment rather than ALIGN: a scalar node and its value
@@ -264,13 +350,18 @@ static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shap
         return NULL;
     n->op = op;
     n->kind = kind;
+    n->graph = g->id;
     n->shape = shape;
     n->size = (size_t)shape.rows * (size_t)shape.cols;
     if (buffer) {
         size_t bytes = n->size * sizeof(bome_real);
-        n->own = arena_alloc(g, bytes, bytes < ALIGN ? _Alignof(bome_real) : ALIGN);
-        if (!n->own)
+        n->own = arena_take(g, bytes, bytes < ALIGN ? _Alignof(bome_real) : ALIGN);
+        if (!n->own) {
+            char sh[40], lb[160];
+            ad_error(g, BOME_ERR_NOMEM, "%s: out of memory for %s (%zu bytes)", label(op->name, name, lb, sizeof lb),
+                     ad_shape_str(shape, sh), bytes);
             return NULL;
+        }
         n->data = n->own;
     }
     n->id = (int)g->n_nodes;
@@ -280,7 +371,7 @@ static bome_node *new_node(bome_graph *g, const op_desc *op, int kind, bome_shap
 
 bome_node *ad_node(bome_graph *g, const op_desc *op, bome_shape shape, int nsrc, bome_node *const *src)
 {
-    bome_node *n = new_node(g, op, NODE_OP, shape, !op->view);
+    bome_node *n = new_node(g, op, NODE_OP, shape, !op->view, NULL);
     if (!n)
         return NULL;
     n->nsrc = nsrc;
@@ -303,7 +394,7 @@ static bome_node *leaf(bome_graph *g, const char *what, const op_desc *op, int k
                  name ? name : "", shape.rank, shape.rows, shape.cols);
         return NULL;
     }
-    bome_node *n = new_node(g, op, kind, shape, kind != NODE_LABELS);
+    bome_node *n = new_node(g, op, kind, shape, kind != NODE_LABELS, name);
     if (!n)
         return NULL;
     if (name) {
@@ -350,6 +441,8 @@ int bome_bind(bome_graph *g, bome_node *leaf_node, bome_real *data)
         return BOME_ERR_ARG;
     if (!leaf_node)
         return ad_error(g, BOME_ERR_ARG, "bome_bind: node is NULL");
+    if (!ad_own(g, leaf_node, "bome_bind"))
+        return BOME_ERR_ARG;
     if (leaf_node->kind != NODE_PARAM && leaf_node->kind != NODE_INPUT)
         return ad_error(g, BOME_ERR_KIND, "bome_bind: '%s' is a %s node; only params and inputs bind",
                         leaf_node->name ? leaf_node->name : "", leaf_node->op->name);
@@ -366,6 +459,8 @@ int bome_bind_labels(bome_graph *g, bome_node *labels, const int32_t *data)
         return BOME_ERR_ARG;
     if (!labels || !data)
         return ad_error(g, BOME_ERR_ARG, "bome_bind_labels: %s is NULL", labels ? "data" : "node");
+    if (!ad_own(g, labels, "bome_bind_labels"))
+        return BOME_ERR_ARG;
     if (labels->kind != NODE_LABELS)
         return ad_error(g, BOME_ERR_KIND, "bome_bind_labels: node %d is a %s node, not labels",
                         labels->id, labels->op->name);
@@ -379,6 +474,8 @@ int bome_set(bome_graph *g, bome_node *leaf_node, const bome_real *values)
         return BOME_ERR_ARG;
     if (!leaf_node || !values)
         return ad_error(g, BOME_ERR_ARG, "bome_set: %s is NULL", leaf_node ? "values" : "node");
+    if (!ad_own(g, leaf_node, "bome_set"))
+        return BOME_ERR_ARG;
     if (leaf_node->kind == NODE_OP || leaf_node->kind == NODE_LABELS)
         return ad_error(g, BOME_ERR_KIND, "bome_set: node %d is a %s node; only params, inputs and constants are set",
                         leaf_node->id, leaf_node->op->name);

@@ -8,6 +8,7 @@
 #include "bome/ad.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum leaf_kind { NODE_OP = 0, NODE_PARAM, NODE_INPUT, NODE_LABELS, NODE_CONST };
 
@@ -45,12 +46,13 @@ struct bome_node {
     int id;
     int kind;
     bome_shape shape;
+    int nsrc;               /* here rather than after src: no padding hole */
+    uint64_t graph;         /* the id of the graph that made it (ad_own) */
     size_t size;
     bome_real *data;        /* what readers use: own buffer, bound memory or a view */
     bome_real *own;         /* the graph's buffer, NULL for views and labels */
     const int32_t *labels;  /* NODE_LABELS only */
     bome_node *src[MAX_SRC];
-    int nsrc;
     int ip[4];              /* integer attributes: axis, flags, ranges */
     bome_real fp[2];        /* real attributes: constants of the op */
     const char *name;
@@ -61,6 +63,7 @@ struct arena_chunk;
 struct bome_graph {
     bome_alloc_fn alloc;
     void *ud;
+    uint64_t id; /* unique in the process, never 0: what its nodes carry */
     struct arena_chunk *chunks;
     size_t bytes;
     bome_node **nodes;
@@ -99,11 +102,41 @@ int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs);
 
 /* Memory: everything comes from the graph's arena, 64-byte aligned. */
 void *ad_alloc(bome_graph *g, size_t bytes);
+/* count elements of size bytes each; an overflowing product is out of memory. */
+void *ad_alloc_array(bome_graph *g, size_t count, size_t size);
 void *ad_raw_alloc(bome_graph *g, size_t bytes);          /* outside the arena */
 void ad_raw_free(bome_graph *g, void *p, size_t bytes);
 
 /* Records the first error; returns code. printf-style message. */
 int ad_error(bome_graph *g, int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+/* *out = a * b, or false when that overflows size_t. */
+static inline bool ad_mul(size_t a, size_t b, size_t *out)
+{
+    if (b && a > SIZE_MAX / b)
+        return false;
+    *out = a * b;
+    return true;
+}
+
+/*
+ * Whether a node of shape s may be made: its element count within what the
+ * ops' int arithmetic and size_t byte counts hold. If not, records
+ * BOME_ERR_ARG naming what (an op, or a leaf and its name) and the shape.
+ */
+bool ad_size_ok(bome_graph *g, const char *what, const char *name, bome_shape s);
+
+/*
+ * Whether g made n. If not, records BOME_ERR_ARG: "<context>: node 'x'
+ * belongs to another graph", the context printf-style (the function and
+ * which argument). Checked where nodes enter (builders, grad, eval, plans,
+ * set and bind), never while running a plan.
+ */
+bool ad_own(bome_graph *g, const bome_node *n, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif

@@ -2,6 +2,7 @@
  * and pick of one element per row, with the scatters that are their adjoints. */
 #include "internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* ---- views ------------------------------------------------------------- */
@@ -162,19 +163,31 @@ bome_node *bome_concat(bome_graph *g, bome_node *a, bome_node *b, int axis)
     if (!ad_check(g, "concat", 2, src))
         return NULL;
     bool vecs = a->shape.rank < 2 && b->shape.rank < 2;
+    bool down = !vecs && axis == 0; /* stacking rows */
+    /* In 64 bits: two large halves overflow an int. */
+    int64_t joined = down ? (int64_t)a->shape.rows + b->shape.rows : (int64_t)a->shape.cols + b->shape.cols;
+    int len = joined > INT_MAX ? -1 : (int)joined;
     bome_shape s;
     if (vecs && (axis == 0 || axis == 1))
-        s = BOME_VECTOR(a->shape.cols + b->shape.cols);
+        s = BOME_VECTOR(len);
     else if (axis == 0 && a->shape.cols == b->shape.cols)
-        s = BOME_MATRIX(a->shape.rows + b->shape.rows, a->shape.cols);
+        s = BOME_MATRIX(len, a->shape.cols);
     else if (axis == 1 && a->shape.rows == b->shape.rows)
-        s = BOME_MATRIX(a->shape.rows, a->shape.cols + b->shape.cols);
+        s = BOME_MATRIX(a->shape.rows, len);
     else {
         char sa[40], sb[40];
         ad_error(g, axis == 0 || axis == 1 ? BOME_ERR_SHAPE : BOME_ERR_ARG, "concat: %s and %s do not join along axis %d",
                  ad_shape_str(a->shape, sa), ad_shape_str(b->shape, sb), axis);
         return NULL;
     }
+    if (len < 0) {
+        char sa[40], sb[40];
+        ad_error(g, BOME_ERR_ARG, "concat: %s and %s joined along axis %d: more than %d %s", ad_shape_str(a->shape, sa),
+                 ad_shape_str(b->shape, sb), axis, INT_MAX, down ? "rows" : "columns");
+        return NULL;
+    }
+    if (!ad_size_ok(g, "concat", NULL, s))
+        return NULL;
     if (vecs)
         axis = 1;
     /* Built from embeds so that its gradient is slices: one op fewer to test. */

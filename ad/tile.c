@@ -60,7 +60,7 @@ static int alloc_partials(bome_plan *p, const unsigned char *role)
     p->threads = g->threads > 1 ? g->threads : 1;
     if (p->threads == 1)
         return BOME_OK;
-    p->acc_off = ad_alloc(g, p->n_stage * sizeof *p->acc_off);
+    p->acc_off = ad_alloc_array(g, p->n_stage, sizeof *p->acc_off);
     if (!p->acc_off)
         return g->status;
     p->acc_size = 0;
@@ -70,7 +70,10 @@ static int alloc_partials(bome_plan *p, const unsigned char *role)
         if (reduce) /* 64-byte strides: threads' sums never share a cache line */
             p->acc_size += (stage[i]->size + 7) & ~(size_t)7;
     }
-    p->acc = ad_alloc(g, (p->acc_size ? p->acc_size : 1) * (size_t)(p->threads - 1) * sizeof *p->acc);
+    size_t count;
+    if (!ad_mul(p->acc_size ? p->acc_size : 1, (size_t)(p->threads - 1), &count))
+        return ad_error(g, BOME_ERR_NOMEM, "bome_plan_new: out of memory for %d threads' partial sums", p->threads);
+    p->acc = ad_alloc_array(g, count, sizeof *p->acc);
     return p->acc ? BOME_OK : g->status;
 }
 
@@ -165,7 +168,7 @@ int ad_plan_tile(bome_plan *p)
         ad_raw_free(g, role, top);
         return BOME_OK;
     }
-    bome_node **order = ad_alloc(g, p->n_run * sizeof *order);
+    bome_node **order = ad_alloc_array(g, p->n_run, sizeof *order);
     if (!order) {
         ad_raw_free(g, role, top);
         return g->status;
@@ -207,8 +210,9 @@ static int run_rows(bome_plan *p, int r0, int r1, int slot)
     bome_node **stage = p->run + p->n_pre;
     bome_real *partial = slot ? p->acc + (size_t)(slot - 1) * p->acc_size : NULL;
     int B = g->tile_block_rows;
-    for (int b0 = r0; b0 < r1; b0 += B) {
-        int b1 = b0 + B < r1 ? b0 + B : r1;
+    /* b0 + B may pass INT_MAX on the last block: compare the difference. */
+    for (int b0 = r0, b1; b0 < r1; b0 = b1) {
+        b1 = r1 - b0 > B ? b0 + B : r1;
         for (size_t i = 0; i < p->n_stage; i++) {
             bome_node *n = stage[i];
             if (n->op->view)
@@ -235,15 +239,15 @@ static void *stage_thread(void *arg)
 static int run_threads(bome_plan *p)
 {
     int T = p->threads, B = p->g->tile_block_rows;
-    int blocks = (p->rows + B - 1) / B;
+    int blocks = (int)(((int64_t)p->rows + B - 1) / B);
     if (T > blocks)
         T = blocks;
     stage_job job[BOME_MAX_THREADS];
     pthread_t tid[BOME_MAX_THREADS];
     bool started[BOME_MAX_THREADS] = {false};
     for (int t = 0; t < T; t++) {
-        int b0 = (int)((long)blocks * t / T), b1 = (int)((long)blocks * (t + 1) / T);
-        job[t] = (stage_job){p, b0 * B, b1 * B < p->rows ? b1 * B : p->rows, t, BOME_OK};
+        int64_t b0 = (int64_t)blocks * t / T, b1 = (int64_t)blocks * (t + 1) / T;
+        job[t] = (stage_job){p, (int)(b0 * B), (int)(b1 * B < p->rows ? b1 * B : p->rows), t, BOME_OK};
     }
     /* Two callers each asking OpenBLAS for all its threads would fight over
      * them; one thread each is what hand-written row-parallel code does. */

@@ -84,6 +84,10 @@ struct bome_solver {
     int status;
     char msg[512];
     bome_rng rng;
+    /* What a checkpoint keeps beyond the shared state: each method's
+     * buffers that live from one step to the next (opt_persist). */
+    struct opt_persisted { const char *what; void *ptr; size_t bytes; } persist[16];
+    int n_persist;
 };
 
 /* ---- solver.c ---- */
@@ -104,6 +108,11 @@ int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r);
 double opt_param(const bome_solver *s, int i);
 /* The outer variable inner variable j starts at (meta-learning), or -1. */
 int opt_inner_start(const bome_solver *s, int j);
+
+/* ---- checkpoint.c ---- */
+/* Registers a buffer of the method's state that carries over between steps,
+ * for bome_solver_save / _load (at build; at most 16). */
+int opt_persist(bome_solver *s, const char *what, void *ptr, size_t bytes);
 
 /* ---- alloc.c ---- */
 void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */

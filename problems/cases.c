@@ -5,7 +5,7 @@
 #include <string.h>
 
 const bome_case *const bome_cases[] = {
-    &bome_case_coreset, &bome_case_nonsingleton, &bome_case_minimax, &bome_case_ridge, &bome_case_ufo_toy, NULL,
+    &bome_case_coreset, &bome_case_nonsingleton, &bome_case_minimax, &bome_case_ridge, &bome_case_ufo_toy, &bome_case_sinusoid, NULL,
 };
 
 const bome_case *bome_case_find(const char *name)

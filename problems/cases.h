@@ -38,6 +38,10 @@ typedef struct bome_case {
     /* The case's own settings, each a CLI flag --name (e.g. the UFO toy's tasks). */
     const struct bome_case_param *params;
     int n_params;
+    /* A held-out score at the current iterate (NULL if none), named
+     * eval_name, with its 95% interval's half-width in *ci95. */
+    double (*evaluate)(bome_case_run *r, const bome_options *o, double *ci95);
+    const char *eval_name;
 } bome_case;
 
 typedef struct bome_case_param {
@@ -52,7 +56,7 @@ enum { BOME_CASE_MAX_PARAMS = 8 };
 double bome_case_param_value(const bome_case *c, const bome_case_run *r, int i);
 
 extern const bome_case bome_case_coreset, bome_case_nonsingleton, bome_case_minimax, bome_case_ridge,
-    bome_case_ufo_toy;
+    bome_case_ufo_toy, bome_case_sinusoid;
 
 /* The toys' set-up: a problem with one outer variable v and one inner x,
  * both in state (which the case then owns), shown x first. */

@@ -14,6 +14,8 @@ typedef struct cli_args {
     const char *method;
     bome_options o;         /* the problem's defaults, then the flags */
     int start;              /* starting point, for problems with several */
+    long budget;            /* --budget: gradients + HVPs after which to stop */
+    bool user_set[256];     /* by bome_option_find index: given on the command line */
     const bome_case *c;     /* the case being run, if it is one */
     double case_params[BOME_CASE_MAX_PARAMS]; /* its own settings (c->params) */
     const char *csv_path;
@@ -52,6 +54,10 @@ void cli_progress_draw(cli_progress *p, long done, const char *text);
 void cli_progress_end(cli_progress *p);
 
 double cli_now(void);
+
+/* Whether the command line gave setting name (for defaults that depend on
+ * the method, applied after parsing). */
+bool cli_user_set(const cli_args *a, const char *name);
 
 /* The CLI flag of a setting name: cg_steps -> --cg-steps. */
 void cli_flag_of(const char *name, char *flag, size_t len);

@@ -105,6 +105,8 @@ static int set_option(cli_args *a, const char *k, const char *v)
     } else if (!parse_double(v, &x)) {
         return bad(k, v, d.type == BOME_OPTION_INT ? "a whole number" : "a number");
     }
+    if (i < (int)(sizeof a->user_set / sizeof a->user_set[0]))
+        a->user_set[i] = true;
     if (bome_options_set(&a->o, d.name, x) != BOME_OK) {
         char want[96];
         if (d.hi >= 1e300)
@@ -116,6 +118,12 @@ static int set_option(cli_args *a, const char *k, const char *v)
         return bad(k, v, want);
     }
     return 0;
+}
+
+bool cli_user_set(const cli_args *a, const char *name)
+{
+    int i = bome_option_find(name);
+    return i >= 0 && i < (int)(sizeof a->user_set / sizeof a->user_set[0]) && a->user_set[i];
 }
 
 int cli_parse(cli_args *a, int argc, char **argv)
@@ -161,6 +169,13 @@ int cli_parse(cli_args *a, int argc, char **argv)
         continue;                                                 \
     }
         INT("--start", a->start)
+        if (strcmp(k, "--budget") == 0) {
+            if (!parse_long(v, &n) || n < 0)
+                return bad(k, v, "a whole number >= 0");
+            a->budget = n;
+            i++;
+            continue;
+        }
         STR("--method", a->method)
         STR("--csv", a->csv_path)
         STR("--dot", a->dot_path)

@@ -63,5 +63,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_coreset = {
     "coreset", "the paper's coreset toy: x = softmax(w)-weighted mean of 4 points, f = 0.1|x - y|^2",
-    5000, 3, defaults, create, bome_case_free, error, NULL, 0,
+    5000, 3, defaults, create, bome_case_free, error, NULL, 0, NULL, NULL,
 };

@@ -31,7 +31,8 @@ typedef enum bome_data_status {
     BOME_DATA_ERR_LABEL,     /* a label outside [0, n_classes) */
     BOME_DATA_ERR_ARG,       /* bad sizes or pointers from the caller,
                                 including splits larger than the data */
-    BOME_DATA_ERR_DEGENERATE /* data the protocol cannot use (constant) */
+    BOME_DATA_ERR_DEGENERATE, /* data the protocol cannot use (constant) */
+    BOME_DATA_ERR_TRAILING   /* more bytes than the header declares */
 } bome_data_status;
 
 /* Magic numbers: unsigned bytes, 3 (images) or 1 (labels) dimensions. */
@@ -58,7 +59,9 @@ int bome_data_errf(char *err, size_t errlen, int code, const char *fmt, ...)
  * from the content, not the name). On success *pixels holds n * rows * cols
  * bytes, image after image, row-major, and the caller releases it with
  * free(). On failure the outputs are left NULL / 0. Bytes after the last
- * image are ignored, as other IDX readers do.
+ * image are an error (BOME_DATA_ERR_TRAILING), and so is a gzip stream whose
+ * CRC-32 or length trailer is cut (BOME_DATA_ERR_TRUNCATED) or wrong
+ * (BOME_DATA_ERR_READ): the file is read to its end so that zlib checks it.
  */
 int bome_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
                          int *cols, char *err, size_t errlen);

@@ -108,11 +108,47 @@ static int read_header(gzFile f, const char *path, uint32_t magic, int ndims,
     return 0;
 }
 
-/* Reads exactly total payload bytes (total > 0) into a fresh buffer. */
+/*
+ * After the payload: the end of the file. extra bytes past the payload have
+ * come already; any more are counted. A cut gzip trailer shows only as the
+ * sticky Z_BUF_ERROR of the read that met the end of the file.
+ */
+static int read_to_end(gzFile f, const char *path, size_t extra, char *err,
+                       size_t errlen)
+{
+    uint8_t buf[4096];
+    uint64_t more = extra;
+    int r;
+    while ((r = gzread(f, buf, sizeof buf)) > 0)
+        more += (uint64_t)r;
+    int zerr = Z_OK;
+    gzerror(f, &zerr);
+    if (zerr == Z_BUF_ERROR)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_TRUNCATED,
+                              "%s: truncated gzip stream: it ends after the "
+                              "payload but before its CRC-32 and length trailer",
+                              path);
+    if (r < 0 || zerr != Z_OK)
+        return read_error(f, path, err, errlen);
+    if (more)
+        return bome_data_errf(err, errlen, BOME_DATA_ERR_TRAILING,
+                              "%s: file has %llu byte%s past the declared payload",
+                              path, (unsigned long long)more, more == 1 ? "" : "s");
+    return 0;
+}
+
+/*
+ * Reads total payload bytes (0 < total < SIZE_MAX) into a fresh buffer, then
+ * on to the end of the file. One byte more than the payload is asked for:
+ * zlib checks a gzip stream's CRC-32 and length only while it has room to
+ * write, so a read that ended exactly with the payload would leave a cut or
+ * corrupt trailer unread.
+ */
 static int read_payload(gzFile f, const char *path, size_t total, uint8_t **out,
                         char *err, size_t errlen)
 {
-    size_t cap = total < FIRST_CHUNK ? total : FIRST_CHUNK, got = 0;
+    size_t want = total + 1;
+    size_t cap = want < FIRST_CHUNK ? want : FIRST_CHUNK, got = 0;
     uint8_t *buf = malloc(cap);
     if (!buf)
         goto nomem;
@@ -123,9 +159,9 @@ static int read_payload(gzFile f, const char *path, size_t total, uint8_t **out,
             return read_error(f, path, err, errlen);
         }
         got += n;
-        if (got < cap || cap == total)
+        if (got < cap || cap == want)
             break;
-        size_t ncap = cap > total / 2 ? total : 2 * cap;
+        size_t ncap = cap > want / 2 ? want : 2 * cap;
         uint8_t *nbuf = realloc(buf, ncap);
         if (!nbuf)
             goto nomem;
@@ -138,6 +174,11 @@ static int read_payload(gzFile f, const char *path, size_t total, uint8_t **out,
                               "%s: truncated data: expected %zu bytes after "
                               "the header, got %zu",
                               path, total, got);
+    }
+    int rc = read_to_end(f, path, got - total, err, errlen);
+    if (rc) {
+        free(buf);
+        return rc;
     }
     *out = buf;
     return 0;
@@ -167,7 +208,7 @@ int bome_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
     if (dim[0] == 0 || dim[0] > INT_MAX || dim[1] == 0 ||
         dim[1] > BOME_IDX_MAX_SIDE || dim[2] == 0 ||
         dim[2] > BOME_IDX_MAX_SIDE || total > BOME_IDX_MAX_BYTES ||
-        total > SIZE_MAX) {
+        total >= SIZE_MAX) {
         rc = bome_data_errf(err, errlen, BOME_DATA_ERR_DIMS,
                             "%s: absurd dimensions %u images of %u x %u pixels",
                             path, (unsigned)dim[0], (unsigned)dim[1],

@@ -69,7 +69,10 @@ static void run_usage(FILE *out, const bome_options *o)
           "  --method M           the bilevel method (default bome); `bome methods` lists them\n"
           "  --momentum X         outer momentum; X > 0 also selects --update momentum, 0 plain steps\n"
           "  --adam, --sgd        the same as --update adam, --update sgd\n"
-          "  --start K            starting point, where the paper has several (coreset: 0-2)\n",
+          "  --start K            starting point, where the paper has several (coreset: 0-2)\n"
+          "  --budget N           stop once N gradients plus Hessian-vector products are spent\n"
+          "                       (methods that count them: the meta-learning ones)\n"
+          "  --eval-every N       the held-out score every N steps, in the CSV (problems with one)\n",
           out);
     option_lines(out, o, -1, "settings every method shares:\n");
     for (int m = 0; m < bome_method_count(); m++) {
@@ -119,19 +122,39 @@ static void methods(void)
 typedef struct run_ctx {
     FILE *csv;
     cli_progress bar;
+    const bome_case *c;
+    bome_case_run *r;
+    const bome_options *o;
+    int eval_every;
+    long grad_evals, hvp_evals; /* over the run */
+    long budget;                /* stop once they reach it (0: no limit) */
 } run_ctx;
 
 static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
 {
     (void)s;
     run_ctx *c = ud;
-    if (c->csv)
-        fprintf(c->csv, "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.9g\n", st->step, st->f, st->g, st->q,
+    c->grad_evals += st->grad_evals;
+    c->hvp_evals += st->hvp_evals;
+    if (c->csv) {
+        fprintf(c->csv, "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.9g", st->step, st->f, st->g, st->q,
                 st->lambda, st->grad_f_norm, st->grad_q_norm, st->kkt, st->total_seconds);
+        if (c->c && c->c->evaluate) {
+            /* the held-out score every eval_every steps (and at the end) */
+            fprintf(c->csv, ",%ld,%ld,", c->grad_evals, c->hvp_evals);
+            if ((c->eval_every > 0 && st->step % c->eval_every == 0) || st->step == c->o->max_steps) {
+                double ci, m = c->c->evaluate(c->r, c->o, &ci);
+                fprintf(c->csv, "%.9g,%.9g", m, ci);
+            } else {
+                fputs(",", c->csv);
+            }
+        }
+        fputs("\n", c->csv);
+    }
     char text[128];
     snprintf(text, sizeof text, "f %.4g  q %.3g  lambda %.3g", st->f, st->q, st->lambda);
     cli_progress_draw(&c->bar, st->step, text);
-    return 0;
+    return c->budget > 0 && c->grad_evals + c->hvp_evals >= c->budget;
 }
 
 static void print_vector(FILE *out, const bome_real *x, int n, bool json)
@@ -172,8 +195,16 @@ static int run_case(const bome_case *c, cli_args *a)
             c->destroy(&r);
             return 1;
         }
-        fputs("step,f,g,q,lambda,grad_f_norm,grad_q_norm,kkt,seconds\n", ctx.csv);
+        fputs("step,f,g,q,lambda,grad_f_norm,grad_q_norm,kkt,seconds", ctx.csv);
+        if (c->evaluate)
+            fprintf(ctx.csv, ",grad_evals,hvp_evals,%s,%s_ci95", c->eval_name, c->eval_name);
+        fputs("\n", ctx.csv);
     }
+    ctx.c = c;
+    ctx.r = &r;
+    ctx.o = &a->o;
+    ctx.eval_every = a->eval_every;
+    ctx.budget = a->budget;
     a->o.on_step = on_step;
     a->o.on_step_ud = &ctx;
     cli_progress_start(&ctx.bar, a->o.max_steps, a->quiet || a->json);
@@ -195,7 +226,8 @@ static int run_case(const bome_case *c, cli_args *a)
     if (ctx.csv)
         fclose(ctx.csv);
     const char *msg = s ? bome_solver_errmsg(s) : "out of memory";
-    double error = c->error ? c->error(&r) : NAN;
+    double error = c->error ? c->error(&r) : NAN, ci95 = NAN;
+    double score = c->evaluate ? c->evaluate(&r, &a->o, &ci95) : NAN;
     if (rc)
         fprintf(stderr, "bome: %s: %s\n", c->name, msg);
     if (a->json) {
@@ -207,11 +239,17 @@ static int run_case(const bome_case *c, cli_args *a)
         cli_json_num(stdout, seconds);
         const struct { const char *k; double v; } nums[] = {
             {"f", last.f}, {"g", last.g}, {"q", last.q}, {"lambda", last.lambda}, {"kkt", last.kkt},
-            {"distance_to_answer", error},
+            {"distance_to_answer", error}, {"grad_evals", (double)ctx.grad_evals}, {"hvp_evals", (double)ctx.hvp_evals},
         };
         for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
             printf(", \"%s\": ", nums[i].k);
             cli_json_num(stdout, nums[i].v);
+        }
+        if (c->evaluate) {
+            printf(", \"%s\": ", c->eval_name);
+            cli_json_num(stdout, score);
+            printf(", \"%s_ci95\": ", c->eval_name);
+            cli_json_num(stdout, ci95);
         }
         printf(", \"variables\": {");
         for (int i = 0; i < r.n_show; i++) {
@@ -230,6 +268,9 @@ static int run_case(const bome_case *c, cli_args *a)
         }
         if (!isnan(error))
             printf("  distance to the known answer: %.3g\n", error);
+        if (c->evaluate)
+            printf("  %s (held out) = %.4g +- %.2g (95%%); %ld gradients and %ld Hessian-vector products spent\n",
+                   c->eval_name, score, ci95, ctx.grad_evals, ctx.hvp_evals);
         if (a->csv_path)
             printf("  per-step CSV: %s\n", a->csv_path);
     }
@@ -305,5 +346,7 @@ int main(int argc, char **argv)
     int rc = cli_parse(&a, argc - 3, argv + 3);
     if (rc)
         return rc;
+    if (!c)
+        hyperclean_method_defaults(&a);
     return c ? run_case(c, &a) : hyperclean_main(&a);
 }

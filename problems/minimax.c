@@ -56,5 +56,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_minimax = {
     "minimax", "the paper's minimax toy: f = x w, g = -x w, x and w in [-10, 10]",
-    200, 1, defaults, create, bome_case_free, error, NULL, 0,
+    200, 1, defaults, create, bome_case_free, error, NULL, 0, NULL, NULL,
 };

@@ -57,5 +57,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_nonsingleton = {
     "nonsingleton", "the paper's non-singleton lower level: f = (w - x2)^2/2 + (x1 - 1)^2/2, g = x1^2/2 - w x1",
-    2000, 1, defaults, create, bome_case_free, error, NULL, 0,
+    2000, 1, defaults, create, bome_case_free, error, NULL, 0, NULL, NULL,
 };

@@ -166,5 +166,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_ridge = {
     "ridge", "ridge penalty exp(v) tuned on validation error, synthetic seeded data (30 x 10)",
-    20000, 1, defaults, create, bome_case_free, error, NULL, 0,
+    20000, 1, defaults, create, bome_case_free, error, NULL, 0, NULL, NULL,
 };

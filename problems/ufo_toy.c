@@ -118,5 +118,5 @@ static double error(const bome_case_run *r)
 
 const bome_case bome_case_ufo_toy = {
     "ufo-toy", "UFO-BLO's toy: meta-learning in 1-D, two tasks, theta_0 = phi (fo-blo stops where M' != 0)",
-    10000, 5, defaults, create, bome_case_free, error, params, (int)(sizeof params / sizeof params[0]),
+    10000, 5, defaults, create, bome_case_free, error, params, (int)(sizeof params / sizeof params[0]), NULL, NULL,
 };

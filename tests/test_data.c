@@ -6,17 +6,16 @@
  */
 #include <criterion/criterion.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include "bome/rng.h"
 #include "data.h"
+#include "idx_fixture.h"
 
 #define TRAIN_IMG "train-images-idx3-ubyte"
 #define TRAIN_LAB "train-labels-idx1-ubyte"
@@ -28,22 +27,11 @@
 static char tmpdir[64], err[512];
 static bome_hc_data da, db, dc; /* loaded by tests, released by teardown */
 
-static void setup(void)
-{
-    strcpy(tmpdir, "/tmp/bome_test_data_XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
+static void setup(void) { idx_tmpdir_make(tmpdir); }
 
 static void teardown(void)
 {
-    char p[512];
-    DIR *d = opendir(tmpdir);
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (e->d_name[0] != '.' && snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name) > 0)
-            remove(p);
-    if (d)
-        closedir(d);
-    rmdir(tmpdir);
+    idx_tmpdir_remove(tmpdir);
     bome_hc_data_free(&da);
     bome_hc_data_free(&db);
     bome_hc_data_free(&dc);
@@ -62,20 +50,11 @@ static const char *tp(const char *name)
     return buf[k];
 }
 
-/* Writes an IDX file: magic, ndims big-endian dims, then len payload bytes;
- * gzipped or plain (zlib's "T" mode writes the bytes as they are). */
+/* An IDX file in the temporary directory (see idx_write). */
 static void write_idx(const char *name, int gz, uint32_t magic, const uint32_t *dims, int ndims,
                       const void *payload, size_t len)
 {
-    uint8_t hdr[16];
-    for (int i = 0; i <= ndims; i++)
-        for (int b = 0; b < 4; b++)
-            hdr[4 * i + b] = (uint8_t)((i ? dims[i - 1] : magic) >> (24 - 8 * b));
-    gzFile f = gzopen(tp(name), gz ? "wb" : "wbT");
-    cr_assert_not_null(f);
-    cr_assert_eq(gzwrite(f, hdr, 4 + 4 * (unsigned)ndims), 4 + 4 * ndims);
-    cr_assert(!len || gzwrite(f, payload, (unsigned)len) == (int)len);
-    cr_assert_eq(gzclose(f), Z_OK);
+    idx_write(tp(name), gz, magic, dims, ndims, payload, len);
 }
 
 static uint8_t lab_of(int id) { return (uint8_t)((id * 7 + id / 10) % 10); }

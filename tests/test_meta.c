@@ -165,3 +165,62 @@ Test(meta, api_errors)
     bome_problem_free(p);
     cr_expect_eq(bome_problem_set_inner_start(NULL, 0, 0), BOME_ERR_ARG);
 }
+
+/* Sinusoid regression in small: theta_0 = phi over six tensors, a meta-batch
+ * of tasks, the held-out score; with beta > 0 g depends on phi directly. */
+static double sinusoid(int method, double beta, double batch, long steps, double *score)
+{
+    const double p[5] = {5, 8, batch, beta, 50}; /* shots, hidden, batch, beta, eval tasks */
+    bome_case_run r = {0};
+    bome_options o;
+    bome_case_sinusoid.defaults(&o);
+    o.method = (bome_method)method;
+    o.T = 3;
+    o.max_steps = steps;
+    o.lr_outer = 0.01;
+    r.params = p;
+    r.o = &o;
+    char err[128] = "";
+    cr_assert_eq(bome_case_sinusoid.create(&r, 0, 1, err, sizeof err), BOME_OK, "%s", err);
+    double before = bome_case_sinusoid.evaluate(&r, &o, NULL);
+    bome_step_stats last;
+    cr_assert_eq(bome_solve(r.problem, &o, &last), BOME_OK, "%s", bome_problem_errmsg(r.problem));
+    *score = bome_case_sinusoid.evaluate(&r, &o, NULL);
+    bome_case_sinusoid.destroy(&r);
+    return before;
+}
+
+Test(meta, sinusoid_learns_and_exact_equals_itd)
+{
+    double fo, ex, itd;
+    double before = sinusoid(BOME_METHOD_FO_BLO, 0, 4, 60, &fo);
+    cr_expect_lt(fo, 0.9 * before, "fo-blo: held-out MSE %g, at the start %g", fo, before);
+    /* beta > 0: g depends on phi, the mixed terms matter; one task per step
+     * so that ITD runs too, on the same tasks */
+    sinusoid(BOME_METHOD_EXACT, 0.5, 1, 10, &ex);
+    sinusoid(BOME_METHOD_ITD, 0.5, 1, 10, &itd);
+    cr_expect(fabs(ex - itd) <= 1e-9 * fabs(itd), "held-out MSE after exact %.17g, after ITD %.17g", ex, itd);
+    cr_expect(fabs(ex - before) > 1e-6, "nothing moved");
+}
+
+/* Adaptive q on the toy: FO-BLO's bias there is large against the gradient
+ * (D^2 >= C_rnd V^2 / 2 (C_det + C_rnd)), so the scheme moves to q = 1 after
+ * its first exact samples and ends where exact does. */
+Test(meta, ufo_adaptive_q_on_the_toy)
+{
+    bome_case_run r = {0};
+    bome_options o;
+    bome_case_ufo_toy.defaults(&o);
+    o.max_steps = 3000;
+    cr_assert_eq(bome_options_set(&o, "ufo_adaptive", 1), BOME_OK);
+    r.o = &o;
+    char err[128] = "";
+    cr_assert_eq(bome_case_ufo_toy.create(&r, 1, 0, err, sizeof err), BOME_OK, "%s", err);
+    bome_step_stats last;
+    cr_assert_eq(bome_solve(r.problem, &o, &last), BOME_OK, "%s", bome_problem_errmsg(r.problem));
+    cr_expect_eq(last.lambda, 1.0, "the reported q: %g", last.lambda);
+    cr_expect_eq(last.hvp_evals, o.T, "the exact branch every step now");
+    cr_expect_lt(bome_case_ufo_toy.error(&r), 0.1);
+    bome_case_free(&r);
+    cr_expect_eq(bome_options_set(&o, "ufo_adaptive", 2), BOME_ERR_ARG);
+}

@@ -259,3 +259,48 @@ Test(toys, ridge_closed_form_and_best_v)
         cr_assert_geq(bome_ridge_validation(r.state, vv, NULL), e - 1e-12, "v = %g beats v* = %g", vv, best);
     bome_case_ridge.destroy(&r);
 }
+
+/* ---- The released scripts' own runs ------------------------------------------------- */
+
+/* Final iterates of the released toy scripts (Cranial-XIX/BOME's
+ * toy_convergence.py, toy_lls.py, toy_adv.py), run in float64 with the
+ * scripts' settings beside bome: x then w. bome must follow them to
+ * rounding (coreset's BOME run is the most rounding-sensitive: the
+ * scripts' own float64 and numpy re-runs differ by 2e-7 in w). */
+static void released_case(const bome_case *c, bome_method m, const double *x, int nx, const double *w, int nw,
+                          double tol)
+{
+    bome_case_run r;
+    run_method(c, 0, 0, m, &r);
+    for (int i = 0; i < nx; i++)
+        cr_expect(fabs(r.show_values[0][i] - x[i]) <= tol * fmax(1, fabs(x[i])), "%s %s x[%d] %.17g, released %.17g",
+                  c->name, bome_method_name(m), i, r.show_values[0][i], x[i]);
+    for (int i = 0; i < nw; i++)
+        cr_expect(fabs(r.show_values[1][i] - w[i]) <= tol * fmax(1, fabs(w[i])), "%s %s w[%d] %.17g, released %.17g",
+                  c->name, bome_method_name(m), i, r.show_values[1][i], w[i]);
+    c->destroy(&r);
+}
+
+Test(released, nonsingleton_bome)
+{
+    const double x[2] = {0.9999999999999997, 0.9999999999999989}, w[1] = {0.999999999999999};
+    released_case(&bome_case_nonsingleton, BOME_METHOD_BOME, x, 2, w, 1, 1e-12);
+}
+
+Test(released, minimax_bome_and_bsg1)
+{
+    const double x[1] = {-0.01607476027615772}, w[1] = {0.04918131447618276};
+    released_case(&bome_case_minimax, BOME_METHOD_BOME, x, 1, w, 1, 1e-12);
+    const double xb[1] = {10}, wb[1] = {4}; /* BSG-1 with grad_v f: (10, 4), not (10, 10) */
+    released_case(&bome_case_minimax, BOME_METHOD_BSG1, xb, 1, wb, 1, 1e-12);
+}
+
+Test(released, coreset_bome_and_bsg1)
+{
+    const double x[2] = {1.8166553684075624, 0.38509112679571345};
+    const double w[4] = {-2.5443932198936574, 3.3241415300600674, -2.7012452523496573, 1.9214969421832337};
+    released_case(&bome_case_coreset, BOME_METHOD_BOME, x, 2, w, 4, 1e-9);
+    const double xb[2] = {2.976932825968099, 1.0043568802107237};
+    const double wb[4] = {-0.9756491163009549, 4.671908406192289, -1.8002756270540246, -1.8959836628373428};
+    released_case(&bome_case_coreset, BOME_METHOD_BSG1, xb, 2, wb, 4, 1e-9);
+}

@@ -51,6 +51,9 @@
  *   quietly, so a caller checks bome_graph_status() once after building.
  *   Functions that return int return a bome_status. Nothing in bome aborts,
  *   exits or prints.
+ * - A node belongs to the graph that made it: handing it to another graph
+ *   (an op, bome_grad, bome_eval, bome_set, ...) is BOME_ERR_ARG. A node
+ *   holds at most INT_MAX elements; a larger shape is BOME_ERR_ARG too.
  * - The graph owns all memory it allocates (nodes, buffers, plans) and frees
  *   it in bome_graph_free(); memory bound by the caller stays the caller's.
  */

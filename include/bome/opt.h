@@ -177,7 +177,7 @@ typedef enum bome_update {
     BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
 } bome_update;
 
-/* What every method reports of a step. f and g are taken where the method
+/* What every method reports of a step (ufo-blo reports its q in lambda). f and g are taken where the method
  * evaluates them (BOME: at (v_k, theta_k); the rivals: at theta_T);
  * grad_f_norm is the norm of the method's direction for v where it has no
  * q (kkt then its square); q, lambda, phi and grad_q_norm are BOME's and 0
@@ -317,6 +317,22 @@ int bome_solver_run(bome_solver *s, bome_step_stats *last);
 long bome_solver_steps(const bome_solver *s);
 /* The graph opt built, for inspection (e.g. bome_graph_dot). */
 bome_graph *bome_solver_graph(bome_solver *s);
+
+/*
+ * Checkpoints: the solver's whole state as bytes (the variables, every
+ * optimizer buffer, the inner momentum carried over, the rng, the step
+ * count, the method's own state) with what identifies the run (the method,
+ * the variables' shapes, every setting that changes the trajectory; not
+ * max_steps, tol or threads), versioned and checksummed. opt writes no file:
+ * the caller stores the bytes (the CLI writes them atomically). A solver
+ * loaded from a checkpoint continues bit for bit as the saved one would
+ * have. Load checks everything before it changes anything: another run's,
+ * a corrupt or a truncated checkpoint is BOME_ERR_ARG with a message and
+ * leaves the solver as it was.
+ */
+size_t bome_solver_state_size(const bome_solver *s);
+int bome_solver_save(bome_solver *s, void *buf, size_t size);
+int bome_solver_load(bome_solver *s, const void *buf, size_t size);
 
 /* new + run + free; errors are copied to the problem's message. */
 int bome_solve(bome_problem *p, const bome_options *o, bome_step_stats *last);

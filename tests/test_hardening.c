@@ -1,0 +1,333 @@
+/*
+ * tests/test_hardening.c: inputs that used to get through unchecked (issue
+ * 12). Shapes whose byte count wraps around or that no node may hold; nodes
+ * handed to a graph that did not make them; gzip IDX files whose trailer is
+ * cut or corrupt, or that run on past the payload their header declares.
+ */
+#include <criterion/criterion.h>
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bome/ad.h"
+#include "data.h"
+#include "idx_fixture.h"
+
+static bome_graph *g, *h;
+
+/* The C library's allocator, refusing blocks over *ud bytes: a request for
+ * gigabytes fails at once instead of swapping. */
+static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    (void)osize;
+    if (nsize == 0) {
+        free(ptr);
+        return NULL;
+    }
+    return nsize > *(const size_t *)ud ? NULL : realloc(ptr, nsize);
+}
+
+static size_t cap = (size_t)64 << 20;
+
+static void setup(void)
+{
+    g = bome_graph_new_alloc(capped_alloc, &cap);
+    h = bome_graph_new_alloc(capped_alloc, &cap);
+    cr_assert(g && h);
+}
+
+static void teardown(void)
+{
+    bome_graph_free(g);
+    bome_graph_free(h);
+}
+
+/* The call failed, g holds code and its message each of the strings that
+ * follow (up to NULL); then g's error is cleared. */
+static void expect_(int line, bool failed, int code, ...)
+{
+    const char *msg = bome_graph_errmsg(g);
+    cr_assert(failed, "line %d: the call succeeded (status %d, message '%s')", line, bome_graph_status(g), msg);
+    cr_assert_eq(bome_graph_status(g), code, "line %d: status %d, expected %d; message '%s'", line,
+                 bome_graph_status(g), code, msg);
+    va_list ap;
+    va_start(ap, code);
+    for (const char *want; (want = va_arg(ap, const char *));)
+        cr_assert_not_null(strstr(msg, want), "line %d: message '%s' lacks '%s'", line, msg, want);
+    va_end(ap);
+    bome_graph_clear_error(g);
+}
+
+#define EXPECT(failed, code, ...) expect_(__LINE__, (failed), (code), __VA_ARGS__, (const char *)NULL)
+
+/* ---- sizes ------------------------------------------------------------------ */
+
+TestSuite(sizes, .init = setup, .fini = teardown);
+
+/* 1519111591 x 1517889155 doubles: the byte count wraps around 2^64 to
+ * 13224, which the allocator gladly gives. */
+#define WRAP_R 1519111591
+#define WRAP_C 1517889155
+
+Test(sizes, byte_count_that_wraps)
+{
+    EXPECT(!bome_param(g, "w", BOME_MATRIX(WRAP_R, WRAP_C)), BOME_ERR_ARG, "param 'w'",
+           "matrix(1519111591x1517889155)", "too large");
+    EXPECT(!bome_input(g, "X", BOME_MATRIX(WRAP_C, WRAP_R)), BOME_ERR_ARG, "input 'X'",
+           "matrix(1517889155x1519111591)");
+    EXPECT(!bome_const(g, BOME_MATRIX(WRAP_R, WRAP_C), NULL), BOME_ERR_ARG, "const", "too large");
+    cr_assert_eq(bome_graph_size(g), 0, "a refused node stays off the tape");
+    /* Negative dimensions were refused already; their product is positive. */
+    EXPECT(!bome_param(g, "n", BOME_MATRIX(-WRAP_R, -WRAP_C)), BOME_ERR_SHAPE, "param 'n'", "invalid shape");
+    EXPECT(!bome_input(g, "v", BOME_VECTOR(-3)), BOME_ERR_SHAPE, "invalid shape");
+    EXPECT(!bome_labels(g, "l", -3), BOME_ERR_SHAPE, "invalid shape");
+    bome_node *x = bome_param(g, "x", BOME_VECTOR(6));
+    EXPECT(!bome_reshape(g, x, BOME_MATRIX(-2, -3)), BOME_ERR_SHAPE, "reshape", "invalid shape");
+}
+
+/* Small nodes whose result would exceed what a node holds (INT_MAX
+ * elements): refused before anything is allocated. */
+Test(sizes, op_result_too_large)
+{
+    bome_node *col = bome_param(g, "c", BOME_MATRIX(50000, 1)), *row = bome_param(g, "r", BOME_MATRIX(1, 50000));
+    bome_node *v = bome_param(g, "v", BOME_VECTOR(50000)), *idx = bome_labels(g, "idx", 50000);
+    cr_assert_eq(bome_graph_status(g), BOME_OK, "%s", bome_graph_errmsg(g));
+    EXPECT(!bome_matmul(g, col, 0, row, 0), BOME_ERR_ARG, "matmul", "matrix(50000x50000)", "too large");
+    EXPECT(!bome_matmul(g, row, 1, col, 1), BOME_ERR_ARG, "matmul", "matrix(50000x50000)");
+    EXPECT(!bome_add(g, col, v), BOME_ERR_ARG, "add", "matrix(50000x50000)");
+    EXPECT(!bome_mul(g, row, col), BOME_ERR_ARG, "mul", "matrix(50000x50000)");
+    EXPECT(!bome_gather_rows(g, row, idx), BOME_ERR_ARG, "gather_rows", "matrix(50000x50000)");
+}
+
+/* A node that may exist but that the allocator will not give: out of
+ * memory, for what and how much. */
+Test(sizes, out_of_memory_names_op_and_shape)
+{
+    bome_node *col = bome_param(g, "c", BOME_MATRIX(4000, 1)), *row = bome_param(g, "r", BOME_MATRIX(1, 4000));
+    EXPECT(!bome_matmul(g, col, 0, row, 0), BOME_ERR_NOMEM, "matmul: out of memory for matrix(4000x4000)",
+           "128000000 bytes");
+    EXPECT(!bome_param(g, "big", BOME_MATRIX(4000, 4000)), BOME_ERR_NOMEM, "param 'big': out of memory");
+}
+
+/* ---- nodes of another graph ----------------------------------------------------- */
+
+/* a, b: g's; x, y (unnamed: node 2, a sum) and labels hl: h's. g's tape is
+ * the longer, so that on it the ids of h's nodes name real nodes. */
+static bome_node *a, *b, *x, *y, *hl;
+
+static void setup_two(void)
+{
+    setup();
+    a = bome_param(g, "a", BOME_VECTOR(3));
+    b = bome_sum(g, bome_exp(g, bome_square(g, a)));
+    x = bome_param(h, "x", BOME_VECTOR(3));
+    y = bome_sum(h, bome_exp(h, x));
+    hl = bome_labels(h, "hl", 3);
+    cr_assert(a && b && x && y && hl);
+}
+
+TestSuite(foreign, .init = setup_two, .fini = teardown);
+
+Test(foreign, op_arguments)
+{
+    bome_node *m = bome_param(g, "m", BOME_MATRIX(3, 4));
+    EXPECT(!bome_add(g, a, x), BOME_ERR_ARG, "add, argument 2: node 'x' belongs to another graph");
+    EXPECT(!bome_exp(g, x), BOME_ERR_ARG, "exp, argument 1: node 'x' belongs to another graph");
+    EXPECT(!bome_matmul(g, x, 1, a, 0), BOME_ERR_ARG, "matmul, argument 1", "'x'");
+    EXPECT(!bome_mul(g, y, b), BOME_ERR_ARG, "mul, argument 1: node 2 (sum) belongs to another graph");
+    EXPECT(!bome_pick(g, m, hl), BOME_ERR_ARG, "pick, argument 2: node 'hl' belongs to another graph");
+    EXPECT(!bome_concat(g, a, x, 0), BOME_ERR_ARG, "concat, argument 2", "'x'");
+    cr_assert_eq(bome_graph_status(h), BOME_OK, "the other graph is left alone");
+}
+
+Test(foreign, grad)
+{
+    bome_node *out[1] = {a};
+    bome_gradcheck_report rep;
+    EXPECT(bome_grad(g, b, 1, &x, out) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_grad, wrt[0]: node 'x'",
+           "another graph");
+    cr_assert_null(out[0]);
+    EXPECT(bome_grad(g, y, 1, &a, out) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_grad, y: node 2 (sum)",
+           "another graph");
+    EXPECT(bome_gradcheck(g, y, 1, &x, 0, &rep) == BOME_ERR_ARG, BOME_ERR_ARG, "another graph");
+    cr_assert_eq(bome_graph_status(h), BOME_OK);
+}
+
+Test(foreign, eval_plan_dot)
+{
+    bome_node *both[2] = {b, y};
+    EXPECT(bome_eval(g, 1, &y) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_eval, outs[0]: node 2 (sum)", "another graph");
+    EXPECT(!bome_plan_new(g, 2, both), BOME_ERR_ARG, "bome_plan_new, outs[1]", "another graph");
+    FILE *f = tmpfile();
+    cr_assert_not_null(f);
+    EXPECT(bome_graph_dot(g, f, 2, both) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_graph_dot, outs[1]", "another graph");
+    fclose(f);
+    cr_assert_eq(bome_graph_status(h), BOME_OK);
+}
+
+Test(foreign, set_and_bind)
+{
+    bome_real vals[3] = {1, 2, 3}, mem[3] = {0};
+    int32_t labs[3] = {0, 1, 2};
+    EXPECT(bome_set(g, x, vals) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_set: node 'x' belongs to another graph");
+    cr_assert(bome_data(x)[0] == 0.0, "x was written");
+    EXPECT(bome_bind(g, x, mem) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_bind: node 'x'", "another graph");
+    cr_assert(bome_data(x) != mem, "x was bound");
+    EXPECT(bome_bind_labels(g, hl, labs) == BOME_ERR_ARG, BOME_ERR_ARG, "bome_bind_labels: node 'hl'");
+    cr_assert_eq(bome_graph_status(h), BOME_OK);
+    /* Each graph still takes its own. */
+    cr_assert_eq(bome_set(h, x, vals), BOME_OK);
+    cr_assert_eq(bome_set(g, a, vals), BOME_OK);
+}
+
+/* ---- gzip IDX files ------------------------------------------------------------------ */
+
+static char tmpdir[64], err[512];
+
+static void gz_setup(void) { idx_tmpdir_make(tmpdir); }
+static void gz_teardown(void) { idx_tmpdir_remove(tmpdir); }
+
+TestSuite(gzip, .init = gz_setup, .fini = gz_teardown);
+
+static const char *path_of(const char *name)
+{
+    static char buf[512];
+    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
+    return buf;
+}
+
+/* Zero pixels: 16 images of 256 x 256 deflated by gzwrite, or, stored, a
+ * column of STORED_N. */
+#define NPIX ((size_t)16 << 16)
+static const uint8_t zeros[NPIX + 8];
+static uint32_t dims[3];
+
+/* Deflated: small enough to sit whole in zlib's input buffer, so a corrupt
+ * trailer is seen while the payload inflates, but a cut one only by a read
+ * that asks for more than the payload. Large enough that zlib inflates
+ * straight into the reader's buffer, not its own. */
+static void write_deflated(size_t extra)
+{
+    memcpy(dims, (uint32_t[]){16, 256, 256}, sizeof dims);
+    idx_write(path_of("img"), 1, BOME_IDX_MAGIC_IMAGES, dims, 3, zeros, NPIX + extra);
+}
+
+/* The reader's zlib input buffer, and a stored payload that ends where the
+ * fifth refill of it does: 10 bytes of gzip header and ten blocks of 5 bytes
+ * of header each before it. */
+enum { ZBUF = 1 << 17, STORED_N = 5 * ZBUF - 10 - 5 * 10 - 16 };
+
+/*
+ * Stored (uncompressed) blocks, written by hand so that the layout is known:
+ * when the caller's buffer fills, zlib's input buffer is empty and the
+ * trailer (the next refill) is loaded only if the reader asks for more.
+ */
+static void write_stored(void)
+{
+    memcpy(dims, (uint32_t[]){STORED_N, 1, 1}, sizeof dims);
+    static uint8_t idx[16 + STORED_N];
+    for (int i = 0; i < 16; i++)
+        idx[i] = (uint8_t)((i < 4 ? BOME_IDX_MAGIC_IMAGES : dims[i / 4 - 1]) >> (24 - 8 * (i % 4)));
+    static const uint8_t head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+    FILE *f = fopen(path_of("img"), "wb");
+    cr_assert(f && fwrite(head, 1, sizeof head, f) == sizeof head);
+    for (size_t at = 0, n; at < sizeof idx; at += n) {
+        n = sizeof idx - at < 65535 ? sizeof idx - at : 65535;
+        uint8_t block[5] = {at + n == sizeof idx, (uint8_t)n, (uint8_t)(n >> 8), (uint8_t)~n, (uint8_t)(~n >> 8)};
+        cr_assert(fwrite(block, 1, 5, f) == 5 && fwrite(idx + at, 1, n, f) == n);
+    }
+    cr_assert_eq(ftell(f), 5 * ZBUF, "the payload should end on a refill");
+    uLong crc = crc32(crc32(0, NULL, 0), idx, sizeof idx);
+    uint8_t tail[8];
+    for (int i = 0; i < 4; i++) {
+        tail[i] = (uint8_t)(crc >> 8 * i);
+        tail[4 + i] = (uint8_t)(sizeof idx >> 8 * i);
+    }
+    cr_assert(fwrite(tail, 1, 8, f) == 8 && !fclose(f));
+}
+
+static void write_stored_or_deflated(int stored)
+{
+    if (stored)
+        write_stored();
+    else
+        write_deflated(0);
+}
+
+/* Reads the images; expects code, and on failure a message holding want and
+ * the outputs left empty. */
+static void read_images(int code, const char *want)
+{
+    uint8_t *p = NULL;
+    int n = -1, r = -1, c = -1;
+    int rc = bome_idx_read_images(path_of("img"), &p, &n, &r, &c, err, sizeof err);
+    cr_assert_eq(rc, code, "rc %d, expected %d: %s", rc, code, err);
+    if (code == 0) {
+        cr_assert(p && n == (int)dims[0] && r == (int)dims[1] && c == (int)dims[2]);
+        cr_assert(!memcmp(p, zeros, dims[0] * dims[1] * dims[2]));
+        free(p);
+        return;
+    }
+    cr_assert(p == NULL && n == 0, "outputs not cleared on error");
+    cr_assert_not_null(strstr(err, path_of("img")), "'%s' does not name the file", err);
+    cr_assert_not_null(strstr(err, want), "'%s' lacks '%s'", err, want);
+}
+
+static void cut_tail(long bytes)
+{
+    struct stat st;
+    cr_assert(!stat(path_of("img"), &st) && !truncate(path_of("img"), st.st_size - bytes));
+}
+
+/* Inverts the byte at from_end bytes before the end. */
+static void flip(long from_end)
+{
+    FILE *f = fopen(path_of("img"), "r+b");
+    cr_assert_not_null(f);
+    cr_assert(!fseek(f, -from_end, SEEK_END));
+    int byte = fgetc(f);
+    cr_assert(byte != EOF && !fseek(f, -from_end, SEEK_END) && fputc(byte ^ 0xff, f) != EOF);
+    cr_assert(!fclose(f));
+}
+
+/* The trailer is the stream's last 8 bytes: CRC-32, then the length. */
+Test(gzip, trailer_cut)
+{
+    const long cuts[] = {1, 4, 5, 8};
+    for (int stored = 0; stored < 2; stored++)
+        for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
+            write_stored_or_deflated(stored);
+            read_images(0, NULL);
+            cut_tail(cuts[k]);
+            read_images(BOME_DATA_ERR_TRUNCATED, "before its CRC-32 and length trailer");
+        }
+}
+
+Test(gzip, trailer_corrupt)
+{
+    for (int stored = 1; stored >= 0; stored--)
+        for (long at = 8; at >= 1; at--) {
+            write_stored_or_deflated(stored);
+            flip(at);
+            read_images(BOME_DATA_ERR_READ, at > 4 ? "incorrect data check" : "incorrect length check");
+        }
+}
+
+Test(gzip, bytes_past_payload)
+{
+    write_deflated(5);
+    read_images(BOME_DATA_ERR_TRAILING, "file has 5 bytes past the declared payload");
+    idx_write(path_of("img"), 0, BOME_IDX_MAGIC_IMAGES, dims, 3, zeros, NPIX + 1);
+    read_images(BOME_DATA_ERR_TRAILING, "file has 1 byte past the declared payload");
+    uint32_t n = 6;
+    uint8_t *lab = NULL;
+    int ln = -1;
+    idx_write(path_of("lab"), 1, BOME_IDX_MAGIC_LABELS, &n, 1, zeros, 8);
+    cr_assert_eq(bome_idx_read_labels(path_of("lab"), &lab, &ln, err, sizeof err), BOME_DATA_ERR_TRAILING, "%s", err);
+    cr_assert(lab == NULL && ln == 0 && strstr(err, "2 bytes past"), "%s", err);
+}
