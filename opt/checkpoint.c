@@ -122,6 +122,8 @@ static void body(bome_solver *s, cursor *c)
     uint8_t live = s->inner_buf_live;
     IO(c, steps);
     IO(c, s->total_seconds);
+    IO(c, s->total_grad);
+    IO(c, s->total_hvp);
     io(c, s->rng.s, sizeof s->rng.s);
     IO(c, live);
     for (int k = 0; k < s->nk; k++)
@@ -177,16 +179,20 @@ int bome_solver_load(bome_solver *s, const void *buf, size_t size)
     /* checked whole before anything changes */
     /* A refused checkpoint leaves the solver usable: the message is set,
      * the status is not. */
-    if (!buf || size != need) {
-        snprintf(s->msg, sizeof s->msg,
-                 "the checkpoint does not fit: it has %zu bytes where this run's state has %zu (truncated, or "
-                 "another run's)", buf ? size : 0, need);
+    /* the most telling reason first: another run's header, then the size,
+     * then the checksum */
+    uint64_t h = 0, want = 1;
+    if (buf && size >= sizeof h) {
+        want = fnv(14695981039346656037u, buf, size - sizeof h);
+        memcpy(&h, (const unsigned char *)buf + size - sizeof h, sizeof h);
+    }
+    cursor c = {NULL, buf, 0, buf ? size : 0, false};
+    const char *why = h != want ? "its checksum does not match (it is corrupt or truncated)" : header(s, &c);
+    if (!why && (c.short_ || size != need)) {
+        snprintf(s->msg, sizeof s->msg, "the checkpoint does not fit: it has %zu bytes where this run's state has %zu",
+                 size, need);
         return BOME_ERR_ARG;
     }
-    uint64_t h, want = fnv(14695981039346656037u, buf, size - sizeof h);
-    memcpy(&h, (const unsigned char *)buf + size - sizeof h, sizeof h);
-    cursor c = {NULL, buf, 0, size - sizeof h, false};
-    const char *why = h != want ? "its checksum does not match (it is corrupt)" : header(s, &c);
     if (why) {
         snprintf(s->msg, sizeof s->msg, "the checkpoint does not fit: %s", why);
         return BOME_ERR_ARG;

@@ -249,6 +249,8 @@ int bome_solver_step(bome_solver *s, bome_step_stats *st)
     if (rc)
         return rc;
     s->steps++;
+    r.total_grad_evals = s->total_grad += r.grad_evals;
+    r.total_hvp_evals = s->total_hvp += r.hvp_evals;
     r.seconds = now() - t0;
     s->total_seconds += r.seconds;
     r.total_seconds = s->total_seconds;

@@ -79,6 +79,7 @@ struct bome_solver {
     bome_real **prev;        /* nk: the iterate before the update, restored if it overflows */
     long steps;
     double total_seconds;
+    long total_grad, total_hvp;   /* gradients and HVPs over the run */
     bool dead;               /* a non-finite step happened */
     bool stop;               /* the callback asked to stop */
     int status;

@@ -190,6 +190,7 @@ typedef struct bome_step_stats {
     double kkt;         /* min over l >= 0 of ||grad f + l grad q||^2 + q */
     long grad_evals;    /* gradients of f or g this step took (methods that count; else 0) */
     long hvp_evals;     /* Hessian-vector products (and mixed products) likewise */
+    long total_grad_evals, total_hvp_evals; /* the same over the run so far */
     double seconds;     /* wall time of this step */
     double total_seconds;
 } bome_step_stats;
