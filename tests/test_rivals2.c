@@ -62,6 +62,11 @@ static double geometric(double r, int n)
     return s;
 }
 
+/* The inner momentum buffer by hand, coordinate by coordinate, and
+ * whether it carries over into the next step's loop. */
+static double M[N];
+static bool kept[N];
+
 /* What one step of a method should give, coordinate i, from (v, th). */
 typedef void (*expect_fn)(const bome_options *o, int i, double v, double th, const double *y, double *want_v,
                           double *want_th);
@@ -73,6 +78,7 @@ static void steps_by_hand(bome_problem *p, bome_real *v, bome_real *th, const bo
 {
     bome_solver *s = bome_solver_new(p, o);
     cr_assert(s && bome_solver_status(s) == BOME_OK, "%s", bome_solver_errmsg(s));
+    memset(kept, 0, sizeof kept);
     for (int step = 0; step < 3; step++) {
         double want_v[N], want_th[N], F = 0, hh = 0;
         const double *ys = y ? y + N * step : Y;
@@ -121,10 +127,15 @@ static void converges(bome_options *o)
 }
 
 /* theta_T after T plain inner steps. */
+/* theta_T after T inner steps, PyTorch's momentum from zero or kept. */
 static double inner(const bome_options *o, int i, double v, double th)
 {
-    for (int t = 0; t < o->T; t++)
-        th -= o->alpha * (A[i] * (th - v) + C * th);
+    for (int t = 0; t < o->T; t++) {
+        double mu = t || kept[i] ? o->inner_momentum : 0.0;
+        M[i] = mu * M[i] + A[i] * (th - v) + C * th;
+        th -= o->alpha * M[i];
+    }
+    kept[i] = o->inner_momentum_keep;
     return th;
 }
 
@@ -138,16 +149,29 @@ static void implicit_step(const bome_options *o, int i, double v, double th, con
 
 /* ---- AID-FP ------------------------------------------------------------------- */
 
-/* K iterations of u <- u - beta (H u - b) from 0: u = beta sum_{k<K} r^k b. */
+/* K iterations of u <- u - beta (H u - b) from 0: u = beta sum_{k<K} r^k b.
+ * With inner momentum mu, the released two-block recursion on (a, b), one
+ * coordinate, h = a + c: a' = a - beta h a + h b + 1, b' = -beta mu a + mu b,
+ * u = beta a - b (per unit of th_T - y). */
 static void aid_fp_expect(const bome_options *o, int i, double v, double th, const double *y, double *want_v,
                           double *want_th)
 {
-    double K, beta;
+    double K, beta, mu = o->inner_momentum, h = A[i] + C;
     bome_options_get(o, "fp_steps", &K);
     bome_options_get(o, "fp_lr", &beta);
     if (beta == 0)
         beta = o->alpha;
-    implicit_step(o, i, v, th, y, beta * geometric(1 - beta * (A[i] + C), (int)K), want_v, want_th);
+    double w = beta * geometric(1 - beta * h, (int)K);
+    if (mu > 0) {
+        double a = 0, b = 0;
+        for (int k = 0; k < (int)K; k++) {
+            double a1 = a - beta * h * a + h * b + 1;
+            b = -beta * mu * a + mu * b;
+            a = a1;
+        }
+        w = beta * a - b;
+    }
+    implicit_step(o, i, v, th, y, w, want_v, want_th);
 }
 
 Test(aid_fp, fixed_point_iterations_by_hand)
@@ -164,6 +188,15 @@ Test(aid_fp, default_beta_is_alpha)
 {
     bome_options o;
     options(&o, BOME_METHOD_AID_FP, 3, 0.15, 0.3);
+    run_by_hand(&o, aid_fp_expect);
+}
+
+Test(aid_fp, momentum_map_by_hand)
+{
+    bome_options o;
+    options(&o, BOME_METHOD_AID_FP, 4, 0.1, 0.3);
+    o.inner_momentum = 0.6;
+    cr_assert_eq(bome_options_set(&o, "fp_steps", 6), BOME_OK);
     run_by_hand(&o, aid_fp_expect);
 }
 
@@ -269,6 +302,19 @@ Test(stocbio, neumann_series_by_hand)
     options(&o, BOME_METHOD_STOCBIO, 4, 0.1, 0.3);
     run_by_hand(&o, stocbio_expect); /* the defaults, Q = 3, eta = 0.1 */
     cr_assert_eq(bome_options_set(&o, "neumann_steps", 6), BOME_OK);
+    run_by_hand(&o, stocbio_expect);
+}
+
+/* The released inner optimizer is made once: with inner_momentum_keep its
+ * buffer carries over from one outer step to the next. */
+Test(stocbio, keeps_the_inner_momentum_where_asked)
+{
+    bome_options o;
+    options(&o, BOME_METHOD_STOCBIO, 4, 0.1, 0.3);
+    o.inner_momentum = 0.6;
+    o.inner_momentum_keep = 1;
+    run_by_hand(&o, stocbio_expect);
+    o.inner_momentum_keep = 0;
     run_by_hand(&o, stocbio_expect);
 }
 

@@ -144,7 +144,9 @@ typedef enum bome_method {
                            * (ITD with theta_0 = v) by reverse Hessian-vector products */
     BOME_METHOD_AID_FP,   /* implicit differentiation at theta_T as AID-CG, u from
                            * fp_steps fixed-point iterations u <- u - fp_lr (H u -
-                           * grad_theta f) from u = 0 (fp_lr 0: alpha) */
+                           * grad_theta f) from u = 0 (fp_lr 0: alpha); with inner
+                           * momentum, of the heavy-ball map's transpose, as the
+                           * released code */
     BOME_METHOD_REVERSE,  /* truncated back-propagation: T inner steps, v's gradient
                            * through the last reverse_steps of them only (all T:
                            * ITD); theta takes theta_T */
@@ -225,10 +227,10 @@ typedef struct bome_options {
     int inner_momentum_keep;/* 1: its buffer carries over from one outer step to
                              * the next, as in the released hyper-cleaning code
                              * (one inner optimizer for the whole run); 0: it
-                             * restarts at every outer step (0; only methods that
-                             * keep an inner loop across steps, BOME and BSG-1,
-                             * honour it; the others restart it, as the
-                             * reference's implementations do) */
+                             * restarts at every outer step (0; only the methods
+                             * whose released code keeps one inner optimizer,
+                             * BOME, BSG-1 and stocBiO, honour it; the others
+                             * restart it, as the reference's implementations do) */
     double lr_outer;        /* step size for v (0.05) */
     double lr_inner;        /* step size for theta (0.05; unused by methods where
                              * theta takes theta_T) */

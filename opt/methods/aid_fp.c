@@ -2,9 +2,9 @@
  * fp_steps fixed-point iterations u <- u - beta (H u - grad_theta f) from
  * u = 0 in place of CG; the hypergradient is grad_v f - (d2 g / dv dtheta) u.
  * The released code (hpo/data_cleaning.py:498, hg.fixed_point) iterates
- * the inner step map's transpose, i.e. beta = alpha, K = --K = 10; with
- * inner momentum it iterates the momentum map's, whose limit is the same
- * H^-1 grad_theta f. */
+ * the transpose of the inner loop's own map: beta = alpha (x_lr) and
+ * K = --K = 10, and with inner momentum mu the heavy-ball map's, on two
+ * blocks (aid.h); so does this one. Every form tends to H^-1 grad_theta f. */
 #include "../method.h"
 #include "aid.h"
 
@@ -20,8 +20,7 @@ static int build(bome_solver *s, void *st) { return opt_aid_build(s, st, "AID-FP
 static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
     double beta = opt_param(s, FP_LR) > 0 ? opt_param(s, FP_LR) : s->o.alpha;
-    /* the K-th iterate from u = 0 is the series cut after K terms */
-    return opt_aid_neumann_step(s, st, r, (int)opt_param(s, FP_STEPS), beta, false);
+    return opt_aid_series_step(s, st, r, (int)opt_param(s, FP_STEPS), beta, s->o.inner_momentum, false);
 }
 
 static void release(bome_solver *s, void *st) { opt_aid_free(s, st); }

@@ -22,16 +22,24 @@ static const opt_setting params[] = {
                "eta sum_{i<Q} (I - eta H)^i grad_theta f, or the released code's eta p_Q + sum_{i=1..Q} p_i"),
 };
 
-static int build(bome_solver *s, void *st) { return opt_aid_build(s, st, "stocBiO"); }
+/* The released inner optimizer is created once, so its momentum buffer
+ * lives from one outer step to the next: stocBiO keeps it where asked. */
+static int build(bome_solver *s, void *st)
+{
+    ((opt_aid *)st)->keep_momentum = true;
+    return opt_aid_build(s, st, "stocBiO");
+}
 
 static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
-    return opt_aid_neumann_step(s, st, r, (int)opt_param(s, STEPS), opt_param(s, LR), opt_param(s, FORM) != 0);
+    int Q = (int)opt_param(s, STEPS);
+    bool released = opt_param(s, FORM) != 0;
+    return opt_aid_series_step(s, st, r, released ? Q + 1 : Q, opt_param(s, LR), 0.0, released);
 }
 
 static void release(bome_solver *s, void *st) { opt_aid_free(s, st); }
 
 const opt_method opt_method_stocbio = {
     "stocbio", "stocBiO: implicit differentiation at theta_T, H^-1 grad_theta f by a Neumann series", 2,
-    OPT_INNER_LOOP, sizeof(opt_aid), OPT_PARAMS(params), build, step, release,
+    OPT_INNER_LOOP | OPT_KEEPS_MOMENTUM, sizeof(opt_aid), OPT_PARAMS(params), build, step, release,
 };
