@@ -143,6 +143,9 @@ bome_node *opt_block_dot(bome_graph *g, bome_node *const *a, bome_node *const *b
 void opt_nodes_to_vars(bome_solver *s, int from, int n, bome_node *const *a);
 void opt_vars_to_nodes(bome_solver *s, int from, int n, bome_node *const *a);
 bool opt_nodes_finite(bome_node *const *a, int n);
+/* nt theta-shaped input nodes named prefix_<theta>, bound to buf[0..nt):
+ * buffers the solver writes that a plan reads (never differentiated). */
+void opt_bound_inputs(bome_solver *s, const char *prefix, bome_real *const *buf, bome_node **out);
 
 /* ---- inner.c: the inner loop on g ---- */
 /* nt params shaped as theta, named "<theta>_<suffix>", holding theta_k:
@@ -163,9 +166,22 @@ int opt_inner_build(bome_solver *s);
 /* theta^(0) = theta_k; T steps on g(v_k, .) into s->inner (keep_momentum:
  * honour inner_momentum_keep). */
 int opt_inner_loop(bome_solver *s, bool keep_momentum);
-/* cur[0..nt) holds theta nodes; replaces them with the nodes of `steps`
- * unrolled inner steps from there (momentum from zero, boxes as clamps). */
-int opt_unroll(bome_solver *s, bome_node **cur, int steps, const char *what);
+/* The same with `steps` in place of T; s->inner_buf then holds the momentum
+ * buffer after them. */
+int opt_inner_steps(bome_solver *s, bool keep_momentum, int steps);
+/* theta_0 as nodes for an unrolled loop: theta_k, or v where the inner
+ * variable starts at an outer one (meta-learning), differentiated too. */
+void opt_unroll_start(bome_solver *s, bome_node **cur);
+/* The graph of ITD and reverse: cur[0..nt) holds theta nodes and gets
+ * those of `steps` inner steps unrolled from there (momentum from zero, or
+ * resumed from the nodes mom0; boxes as clamps); then f and g at that
+ * theta_T (s->f, s->gk) and f's total derivative in v, through every
+ * unrolled step, into gf[0..nv). Returns the plan of f, g, gf and theta_T
+ * (NULL on an error, with what in the message). */
+bome_plan *opt_unrolled_build(bome_solver *s, bome_node **cur, bome_node *const *mom0, int steps, bome_node **gf,
+                              const char *what);
+/* Runs that plan: f and g into r, gf's values into hv. */
+int opt_unrolled_run(bome_solver *s, bome_plan *plan, bome_node *const *gf, bome_real *const *hv, bome_step_stats *r);
 /* steps of plain gradient descent x -= lr grad on nt theta-shaped params,
  * grad computed by plan; projected onto theta's boxes. */
 int opt_descend(bome_solver *s, bome_node *const *x, bome_node *const *grad, bome_plan *plan, int steps, double lr);

@@ -367,8 +367,9 @@ static bome_node *g_nan(bome_graph *G, const bome_vars *x, void *ctx)
 
 Test(aid, nan_gradient_stops_the_run)
 {
-    bome_method methods[] = {BOME_METHOD_AID_CG, BOME_METHOD_ITD, BOME_METHOD_BSG1, BOME_METHOD_PENALTY,
-                             BOME_METHOD_BVFSM, BOME_METHOD_F2SA, BOME_METHOD_VPBGD};
+    bome_method methods[] = {BOME_METHOD_AID_CG,  BOME_METHOD_ITD,     BOME_METHOD_BSG1,  BOME_METHOD_AID_FP,
+                             BOME_METHOD_REVERSE, BOME_METHOD_STOCBIO, BOME_METHOD_PENALTY, BOME_METHOD_BVFSM,
+                             BOME_METHOD_F2SA,    BOME_METHOD_VPBGD};
     for (int m = 0; m < (int)(sizeof methods / sizeof methods[0]); m++) {
         bome_real v[1] = {3}, th[1] = {0};
         bome_problem *p = bome_problem_new();

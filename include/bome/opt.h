@@ -38,8 +38,11 @@
  * unrolls the T inner steps in the graph and takes v's gradient through them;
  * BOME_METHOD_AID_CG differentiates implicitly at theta_T with Hessian-vector
  * products (both second order, built from the same f and g); BOME_METHOD_BSG1
- * is first order. On the paper's non-singleton toy they stop away from the
- * answer that BOME reaches (tests/test_toys.c).
+ * is first order; BOME_METHOD_AID_FP, BOME_METHOD_STOCBIO (implicit, with a
+ * fixed-point or Neumann series in place of CG) and BOME_METHOD_REVERSE
+ * (ITD through the last K inner steps only) are second order too. On the
+ * paper's non-singleton toy they stop away from the answer that BOME
+ * reaches (tests/test_toys.c).
  *
  * Builders are called more than once on one graph (for f, for g at theta,
  * for g at stop_gradient(theta_T), for g at the inner iterate; ITD once per
@@ -139,6 +142,18 @@ typedef enum bome_method {
                            * task, the reweighted exact correction; unbiased */
     BOME_METHOD_EXACT,    /* the exact meta-gradient through the r inner steps
                            * (ITD with theta_0 = v) by reverse Hessian-vector products */
+    BOME_METHOD_AID_FP,   /* implicit differentiation at theta_T as AID-CG, u from
+                           * fp_steps fixed-point iterations u <- u - fp_lr (H u -
+                           * grad_theta f) from u = 0 (fp_lr 0: alpha); with inner
+                           * momentum, of the heavy-ball map's transpose, as the
+                           * released code */
+    BOME_METHOD_REVERSE,  /* truncated back-propagation: T inner steps, v's gradient
+                           * through the last reverse_steps of them only (all T:
+                           * ITD); theta takes theta_T */
+    BOME_METHOD_STOCBIO,  /* stocBiO: implicit differentiation at theta_T, u = eta
+                           * sum_{i<Q} (I - eta H)^i grad_theta f (Q neumann_steps,
+                           * eta neumann_lr); its minibatches come through
+                           * options.refill, called before every step */
     BOME_METHOD_PENALTY,  /* Mehra & Hamm's penalty, as the released BOME code runs it:
                            * theta and v descend f + <nu, grad_theta g> + gamma/2
                            * |grad_theta g|^2 (second order), gamma and nu on a schedule */
@@ -229,10 +244,10 @@ typedef struct bome_options {
     int inner_momentum_keep;/* 1: its buffer carries over from one outer step to
                              * the next, as in the released hyper-cleaning code
                              * (one inner optimizer for the whole run); 0: it
-                             * restarts at every outer step (0; only methods that
-                             * keep an inner loop across steps, BOME and BSG-1,
-                             * honour it; the others restart it, as the
-                             * reference's implementations do) */
+                             * restarts at every outer step (0; only the methods
+                             * whose released code keeps one inner optimizer,
+                             * BOME, BSG-1 and stocBiO, honour it; the others
+                             * restart it, as the reference's implementations do) */
     double lr_outer;        /* step size for v (0.05) */
     double lr_inner;        /* step size for theta (0.05; unused by methods where
                              * theta takes theta_T) */
