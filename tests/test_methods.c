@@ -382,3 +382,26 @@ ParameterizedTest(int *m, methods, checkpoint_resumes_bit_for_bit)
     bome_problem_free(pb);
     bome_problem_free(pc);
 }
+
+/* Every method counts what it spends, so that --budget and equal-cost
+ * comparisons work for all of them. */
+ParameterizedTestParameters(methods, counts_its_gradients) { return all_methods(); }
+ParameterizedTest(int *m, methods, counts_its_gradients)
+{
+    fctx k = {1, 0};
+    bome_real x[NX];
+    memcpy(x, X0, sizeof x);
+    bome_problem *p = make_problem(x, &k, NULL);
+    bome_options o = method_options(*m);
+    bome_solver *s = make_solver(p, &o);
+    bome_step_stats a, b;
+    cr_assert_eq(bome_solver_step(s, &a), BOME_OK, "%s", bome_solver_errmsg(s));
+    cr_assert_eq(bome_solver_step(s, &b), BOME_OK, "%s", bome_solver_errmsg(s));
+    cr_expect_geq(a.grad_evals, o.T, "%s counts %ld gradients a step", bome_method_name(*m), a.grad_evals);
+    cr_expect_eq(b.total_grad_evals, a.grad_evals + b.grad_evals);
+    cr_expect_eq(b.total_hvp_evals, a.hvp_evals + b.hvp_evals);
+    if (bome_method_order(*m) == 2 && *m != BOME_METHOD_FO_BLO && *m != BOME_METHOD_UFO_BLO)
+        cr_expect_gt(a.hvp_evals, 0, "%s is second order but counts no Hessian-vector product", bome_method_name(*m));
+    bome_solver_free(s);
+    bome_problem_free(p);
+}

@@ -107,6 +107,7 @@ static int build(bome_solver *s, void *st) { return opt_qhat_build(s, st, "the B
 static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
     double fq, qq;
+    r->grad_evals = s->o.T + 3; /* T inner; f; q: g at theta_k and at theta_T */
     int rc = opt_inner_loop(s, true);
     if (!rc)
         rc = opt_qhat_eval(s, st, r, &fq, &qq);

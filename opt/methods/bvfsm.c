@@ -83,6 +83,7 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
     state *d = st;
     long k = (int)opt_param(s, DECAY) == DECAY_FIXED ? s->o.max_steps : s->steps;
     d->r = 1.0 / log(1.1 * (double)(k + 1));
+    r->grad_evals = 3 * (long)s->o.T + 3; /* T on z; T on theta (f and g); v: f, g(z), g(theta) */
     opt_save_iterate(s);
     opt_restart_copies(s, d->z);
     int rc = opt_descend(s, d->z, d->dz, d->plan_z, s->o.T, s->o.alpha);

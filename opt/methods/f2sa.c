@@ -68,6 +68,7 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
     state *d = st;
     opt_restart_copies(s, d->y);
     opt_restart_copies(s, d->z);
+    r->grad_evals = 3 * (long)s->o.T + 3; /* y: f and g; z: g; v: f, g(y), g(z) */
     int rc = opt_descend(s, d->y, d->dy, d->plan_y, s->o.T, s->o.alpha);
     if (!rc)
         rc = opt_descend(s, d->z, d->dz, d->plan_z, s->o.T, s->o.alpha);

@@ -78,6 +78,10 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
     state *d = st;
     int nt = s->nt;
+    /* per theta step grad f, grad g and one HVP (nu + gamma grad g); the v
+     * step as many */
+    r->grad_evals = 2 * (long)s->o.T + 2;
+    r->hvp_evals = s->o.T + 1;
     opt_save_iterate(s);
     int rc = opt_descend(s, s->x + s->nv, d->dth, d->plan_theta, s->o.T, d->sch.lr_scale * s->o.lr_inner);
     /* the gradient before the last theta step, as the released code tests it */

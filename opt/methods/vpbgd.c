@@ -41,6 +41,7 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
     /* gamma_max below gamma_init: gamma_init throughout, as the authors' code does */
     double gamma = hi > lo ? lo + (hi - lo) * (ramp < 1 ? ramp : 1.0) : lo;
     opt_restart_copies(s, s->inner);
+    r->grad_evals = s->o.T + 3; /* T on omega; f, g(theta), g(omega) */
     int rc = opt_descend(s, s->inner, s->inner_grad, s->plan_inner, s->o.T, s->o.alpha);
     if (!rc)
         rc = opt_qhat_eval(s, q, r, &fq, &qq);
