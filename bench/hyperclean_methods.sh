@@ -8,6 +8,7 @@
 # v would not move.
 #
 #   bench/hyperclean_methods.sh [STEPS] [METHOD ...]
+#   HC_FLAGS="--warm-steps 300" bench/hyperclean_methods.sh   (more flags for every run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-500}
@@ -25,7 +26,8 @@ fi
 printf '| method | test accuracy | F1 | s/step (CLI total / steps) |\n|---|---|---|---|\n'
 for m in "${methods[@]}"; do
     json="$out/hyperclean-$steps-$m.json"
-    "$exe" run hyperclean --method "$m" --steps "$steps" --threads "$threads" --out-dir out --no-plot --quiet \
+    # shellcheck disable=SC2086
+    "$exe" run hyperclean --method "$m" --steps "$steps" --threads "$threads" --out-dir out --no-plot --quiet ${HC_FLAGS:-} \
         --csv "$out/hyperclean-$steps-$m.csv" --json > "$json" 2> "$out/hyperclean-$steps-$m.log" || true
     /usr/bin/python3 - "$json" "$m" <<'PY'
 import json, sys
