@@ -121,7 +121,7 @@ bool ad_matmul_fused(const bome_node *n);
  */
 enum { AD_KERNEL_BLAS = 0, AD_KERNEL_AVX2, AD_KERNEL_AVX512 };
 /* The kernel set in use: the best the CPU has unless ad_kernel_set forced
- * one; AD_KERNEL_BLAS: narrow products go to CBLAS. */
+ * one; AD_KERNEL_BLAS: none of ad's kernels (CBLAS products, libm's exp). */
 int ad_kernel_get(void);
 /* For tests and benchmarks: force set k (false if the CPU lacks it), or -1
  * for the automatic choice. Process-wide: not while a plan runs. */
@@ -132,6 +132,9 @@ void ad_gemm_nt(int m, int N, int K, const double *A, int lda, const double *B, 
 void ad_gemm_nn(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc);
 void ad_gemm_tn(int m, int M, int N, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
                 bool first, const double *next, int next_rows);
+/* x[i] = exp(x[i]) for i < n, vectorized with the same kernel set
+ * (vexp.c); libm's exp under AD_KERNEL_BLAS. Within about 1 ulp of libm. */
+void ad_exp_inplace(double *x, size_t n);
 
 /* Memory: everything comes from the graph's arena, 64-byte aligned. */
 void *ad_alloc(bome_graph *g, size_t bytes);

@@ -2,7 +2,8 @@
  * for their narrow products: each kernel set the CPU has against CBLAS and a
  * plain triple loop, at odd sizes and every width up to the width rule; and
  * row-tiled plans that take them against whole-matrix plans (CBLAS), with 1
- * and 3 threads, for each transpose a plan makes. */
+ * and 3 threads, for each transpose a plan makes. And the vectorized exp of
+ * cross-entropy (ad/vexp.c) against libm's. */
 #include <criterion/criterion.h>
 
 #include <bome/ad.h>
@@ -365,4 +366,63 @@ Test(fused, plan_tanh_network)
         compare(MLP, widths[i], 1, want);
         compare(MLP, widths[i], 3, want);
     }
+}
+
+/* ---- exp --------------------------------------------------------------------- */
+
+static double ulps(double a, double b)
+{
+    if (a == b || (isnan(a) && isnan(b)))
+        return 0;
+    int64_t ia, ib;
+    memcpy(&ia, &a, sizeof ia);
+    memcpy(&ib, &b, sizeof ib);
+    return (double)llabs(ia - ib);
+}
+
+/* Within 1 ulp of libm over the range where exp is normal, libm's own
+ * results at the edges (infinities, NaN, subnormal results, overflow), and
+ * every length (the vector tails). */
+Test(fused, exp_within_an_ulp_of_libm)
+{
+    int sets[4], ns = kernel_sets(sets);
+    enum { N = 200003 };
+    double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    const double edge[] = {-INFINITY, INFINITY, NAN, 0.0, -0.0, -708.0, -708.5, -745.2, -746.0, 709.0, 709.8,
+                           710.0, 1e-300, -1e-300, -0x1.62e42fefa39efp-2, 0x1.62e42fefa39efp-2};
+    size_t ne = sizeof edge / sizeof edge[0];
+    for (int i = 0; i < N; i++)
+        x[i] = i < (int)ne ? edge[i] : (i % 2 ? -40.0 : 1454.0) * (0.5 + 0.5 * sin(1e3 * i)) - (i % 2 ? 0.0 : 745.0);
+    for (int s = 0; s < ns; s++) {
+        cr_assert(ad_kernel_set(sets[s]));
+        for (int len = 0; len < 20; len++) { /* short arrays: all tail */
+            memcpy(y, x, (size_t)len * sizeof *y);
+            ad_exp_inplace(y, (size_t)len);
+            for (int i = 0; i < len; i++)
+                cr_expect(ulps(y[i], exp(x[i])) <= 1, "%s, length %d: exp(%.17g) = %.17g, libm %.17g",
+                          ad_kernel_name(sets[s]), len, x[i], y[i], exp(x[i]));
+        }
+        memcpy(y, x, N * sizeof *y);
+        ad_exp_inplace(y, N);
+        double worst = 0;
+        int at = 0;
+        for (int i = 0; i < N; i++)
+            if (ulps(y[i], exp(x[i])) > worst) {
+                worst = ulps(y[i], exp(x[i]));
+                at = i;
+            }
+        cr_expect(worst <= 1, "%s: exp(%.17g) = %.17g, libm %.17g (%g ulp)", ad_kernel_name(sets[s]), x[at], y[at],
+                  exp(x[at]), worst);
+    }
+    ad_kernel_set(AD_KERNEL_BLAS); /* libm itself */
+    memcpy(y, x, N * sizeof *y);
+    ad_exp_inplace(y, N);
+    for (int i = 0; i < N; i++)
+        if (ulps(y[i], exp(x[i])) != 0) {
+            cr_expect(false, "blas set: not libm's exp at %.17g", x[i]);
+            break;
+        }
+    ad_kernel_set(-1);
+    free(x);
+    free(y);
 }
