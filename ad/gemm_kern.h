@@ -2,7 +2,7 @@
  * The small-GEMM kernels of gemm.c, written once and compiled once per
  * instruction set: gemm.c includes this file with
  *   KN     the suffix of every name (the instruction set),
- *   KATTR  the target attribute of every function (empty for the baseline),
+ *   KATTR  the target attribute of every function,
  *   KHSUM(v)  the sum of v's elements, in a tree of halves,
  *   KLOADP(p, n), KSTOREP(p, v, n)  the first n < VW elements only (masked,
  *          so never touching memory past them): the last columns of a row,
@@ -14,6 +14,8 @@
  *   R_JB, R_LV   outputs and vectors of columns of a tile of the TN product,
  * each tile's accumulators sized to stay in the vector registers.
  *
+ * The parameters are undefined at the end, ready for the next instance.
+ *
  * The tile functions take their sizes as arguments but are always inlined
  * with constants, so that their loops unroll and the accumulator arrays
  * become registers; a tile of another size is another instance. Vectors are
@@ -24,6 +26,10 @@
 /* The narrower tiles that finish a row or a column group are instances of
  * 1 .. 7 outputs (NT) and 1 .. 11 (TN): see nt_rows and tn_block. */
 _Static_assert(F_JB <= 8 && R_JB <= 12, "gemm_kern.h: tile wider than its remainder cases");
+
+/* the accumulators of a rank-1 tile: room for NN's and TN's */
+#define K_RB (N_IB > R_JB ? N_IB : R_JB)
+#define K_CV (N_CV > R_LV ? N_CV : R_LV)
 
 #define AD_CAT_(a, b) a##b
 #define AD_CAT(a, b) AD_CAT_(a, b)
@@ -110,101 +116,48 @@ static KATTR void KF(ad_gemm_nt)(int m, int N, int K, const double *A, int lda, 
         KF(nt_rows)(1, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc, NULL, 0);
 }
 
-/* ---- NN: C (IB x CV vectors) = A (IB rows, K columns) B (K x N) -------------
- * part: CV = 1 and only the first part columns (the last of a row). */
+/* ---- rank-1 updates: NN and TN ------------------------------------------------
+ * C (RB rows x CV vectors) (+)= sum over t < T of s(r, t) B_t, where
+ * s(r, t) = A[r sr + t st] is broadcast and B_t = B + t ldb is a row of
+ * vectors. NN is r = a row of A, t = its columns (sr = lda, st = 1); TN is
+ * r = a column of A, t = its rows (sr = 1, st = lda). part: CV = 1 and only
+ * the first part columns (the last of a row). */
 
-KINL void KF(nn_tile)(int IB, int CV, int part, int K, const double *restrict A, int lda, const double *restrict B,
-                      int ldb, double *restrict C, int ldc)
+KINL void KF(r1_tile)(int RB, int CV, int part, int T, const double *restrict A, size_t sr, size_t st,
+                      const double *restrict B, int ldb, double *restrict C, int ldc, bool first)
 {
-    VD acc[N_IB][N_CV];
+    VD acc[K_RB][K_CV];
 #pragma GCC unroll 16
-    for (int ii = 0; ii < IB; ii++)
-#pragma GCC unroll 16
-        for (int cv = 0; cv < CV; cv++)
-            acc[ii][cv] = (VD){0};
-    for (int l = 0; l < K; l++) {
-        VD b[N_CV];
-#pragma GCC unroll 16
-        for (int cv = 0; cv < CV; cv++)
-            b[cv] = part ? (VD)KLOADP(B + (size_t)l * ldb, part) : *(const VD *)(B + (size_t)l * ldb + cv * VW);
-#pragma GCC unroll 16
-        for (int ii = 0; ii < IB; ii++) {
-            VD sv = (VD){0} + A[(size_t)ii * lda + l];
-#pragma GCC unroll 16
-            for (int cv = 0; cv < CV; cv++)
-                acc[ii][cv] = KFMA(sv, b[cv], acc[ii][cv]);
-        }
-    }
-#pragma GCC unroll 16
-    for (int ii = 0; ii < IB; ii++)
+    for (int r = 0; r < RB; r++)
 #pragma GCC unroll 16
         for (int cv = 0; cv < CV; cv++) {
-            if (part)
-                KSTOREP(C + (size_t)ii * ldc, acc[ii][cv], part);
-            else
-                *(VD *)(C + (size_t)ii * ldc + cv * VW) = acc[ii][cv];
+            const double *c = C + (size_t)r * ldc + cv * VW;
+            acc[r][cv] = first ? (VD){0} : part ? (VD)KLOADP(c, part) : *(const VD *)c;
         }
-}
-
-KINL void KF(nn_rows)(int IB, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc)
-{
-    int j = 0;
-    for (; j + N_CV * VW <= N; j += N_CV * VW)
-        KF(nn_tile)(IB, N_CV, 0, K, A, lda, B + j, ldb, C + j, ldc);
-    for (; j + VW <= N; j += VW)
-        KF(nn_tile)(IB, 1, 0, K, A, lda, B + j, ldb, C + j, ldc);
-    if (j < N)
-        KF(nn_tile)(IB, 1, N - j, K, A, lda, B + j, ldb, C + j, ldc);
-}
-
-static KATTR void KF(ad_gemm_nn)(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C,
-                                 int ldc)
-{
-    int i = 0;
-    for (; i + N_IB <= m; i += N_IB)
-        KF(nn_rows)(N_IB, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
-    for (; i < m; i++)
-        KF(nn_rows)(1, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc);
-}
-
-/* ---- TN: C (JB x LV vectors) (+)= A^T B over m rows, A's JB columns --------
- * part: LV = 1 and only the first part columns (the last of B's rows). */
-
-KINL void KF(tn_tile)(int JB, int LV, int part, int m, const double *restrict A, int lda, const double *restrict B,
-                      int ldb, double *restrict C, int ldc, bool first)
-{
-    VD acc[R_JB][R_LV];
+    for (int t = 0; t < T; t++) {
+        VD b[K_CV];
 #pragma GCC unroll 16
-    for (int jj = 0; jj < JB; jj++)
-#pragma GCC unroll 16
-        for (int lv = 0; lv < LV; lv++) {
-            const double *c = C + (size_t)jj * ldc + lv * VW;
-            acc[jj][lv] = first ? (VD){0} : part ? (VD)KLOADP(c, part) : *(const VD *)c;
-        }
-    for (int i = 0; i < m; i++) {
-        VD b[R_LV];
-#pragma GCC unroll 16
-        for (int lv = 0; lv < LV; lv++) {
-            const double *bi = B + (size_t)i * ldb + lv * VW;
-            b[lv] = part ? (VD)KLOADP(bi, part) : *(const VD *)bi;
+        for (int cv = 0; cv < CV; cv++) {
+            const double *bt = B + (size_t)t * ldb + cv * VW;
+            b[cv] = part ? (VD)KLOADP(bt, part) : *(const VD *)bt;
         }
 #pragma GCC unroll 16
-        for (int jj = 0; jj < JB; jj++) {
-            VD sv = (VD){0} + A[(size_t)i * lda + jj];
+        for (int r = 0; r < RB; r++) {
+            VD sv = (VD){0} + A[r * sr + t * st];
 #pragma GCC unroll 16
-            for (int lv = 0; lv < LV; lv++)
-                acc[jj][lv] = KFMA(sv, b[lv], acc[jj][lv]);
+            for (int cv = 0; cv < CV; cv++)
+                acc[r][cv] = KFMA(sv, b[cv], acc[r][cv]);
         }
     }
 #pragma GCC unroll 16
-    for (int jj = 0; jj < JB; jj++)
+    for (int r = 0; r < RB; r++)
 #pragma GCC unroll 16
-        for (int lv = 0; lv < LV; lv++) {
-            double *c = C + (size_t)jj * ldc + lv * VW;
+        for (int cv = 0; cv < CV; cv++) {
+            double *c = C + (size_t)r * ldc + cv * VW;
             if (part)
-                KSTOREP(c, acc[jj][lv], part);
+                KSTOREP(c, acc[r][cv], part);
             else
-                *(VD *)c = acc[jj][lv];
+                *(VD *)c = acc[r][cv];
         }
 }
 
@@ -218,41 +171,56 @@ KINL void KF(prefetch_cols)(const double *pf, int pm, int ldb, int l, int w)
             __builtin_prefetch(pf + (size_t)i * ldb + l + c, 0, 2);
 }
 
-/* JB outputs over every column: chunks of R_LV vectors, single vectors, then
- * the last N % VW columns; pf: the next block's pm rows to prefetch. */
-KINL void KF(tn_cols)(int JB, int m, int N, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
-                      bool first, const double *pf, int pm)
+/* RB rows of C over all N columns: chunks of CB vectors, single vectors, then
+ * the last N % VW columns; pf: pm rows of the next block to prefetch. */
+KINL void KF(r1_cols)(int RB, int CB, int T, const double *A, size_t sr, size_t st, const double *B, int ldb, int N,
+                      double *C, int ldc, bool first, const double *pf, int pm)
 {
     int l = 0;
-    for (; l + R_LV * VW <= N; l += R_LV * VW) {
-        KF(prefetch_cols)(pf, pm, ldb, l, R_LV * VW);
-        KF(tn_tile)(JB, R_LV, 0, m, A, lda, B + l, ldb, C + l, ldc, first);
+    for (; l + CB * VW <= N; l += CB * VW) {
+        KF(prefetch_cols)(pf, pm, ldb, l, CB * VW);
+        KF(r1_tile)(RB, CB, 0, T, A, sr, st, B + l, ldb, C + l, ldc, first);
     }
     for (; l + VW <= N; l += VW) {
         KF(prefetch_cols)(pf, pm, ldb, l, VW);
-        KF(tn_tile)(JB, 1, 0, m, A, lda, B + l, ldb, C + l, ldc, first);
+        KF(r1_tile)(RB, 1, 0, T, A, sr, st, B + l, ldb, C + l, ldc, first);
     }
     if (l < N) {
         KF(prefetch_cols)(pf, pm, ldb, l, N - l);
-        KF(tn_tile)(JB, 1, N - l, m, A, lda, B + l, ldb, C + l, ldc, first);
+        KF(r1_tile)(RB, 1, N - l, T, A, sr, st, B + l, ldb, C + l, ldc, first);
     }
 }
 
-/* All M outputs of m rows (m <= the caller's row block); the first group of
- * outputs prefetches. */
+/* C (m x N) = A (m x K) B (K x N): N_IB rows at a time. */
+static KATTR void KF(ad_gemm_nn)(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C,
+                                 int ldc)
+{
+    int i = 0;
+    for (; i + N_IB <= m; i += N_IB)
+        KF(r1_cols)(N_IB, N_CV, K, A + (size_t)i * lda, (size_t)lda, 1, B, ldb, N, C + (size_t)i * ldc, ldc, true,
+                    NULL, 0);
+    for (; i < m; i++)
+        KF(r1_cols)(1, N_CV, K, A + (size_t)i * lda, (size_t)lda, 1, B, ldb, N, C + (size_t)i * ldc, ldc, true, NULL,
+                    0);
+}
+
+/* ---- TN: C (M x N) (+)= A^T B, A m x M, B m x N ---------------------------- */
+
+/* All M outputs of m rows (m <= the caller's row block), R_JB at a time; the
+ * first group of outputs prefetches. */
 static KATTR void KF(tn_block)(int m, int M, int N, const double *A, int lda, const double *B, int ldb, double *C,
                                int ldc, bool first, const double *pf, int pm)
 {
     int j = 0;
     for (; j + R_JB <= M; j += R_JB, pm = 0)
-        KF(tn_cols)(R_JB, m, N, A + j, lda, B, ldb, C + (size_t)j * ldc, ldc, first, pf, pm);
+        KF(r1_cols)(R_JB, R_LV, m, A + j, 1, (size_t)lda, B, ldb, N, C + (size_t)j * ldc, ldc, first, pf, pm);
     const double *Aj = A + j;
     double *Cj = C + (size_t)j * ldc;
     switch (M - j) {
 #define TN_REST(c)                                                                                                     \
     case c:                                                                                                            \
         if (c < R_JB)                                                                                                  \
-            KF(tn_cols)(c < R_JB ? c : 1, m, N, Aj, lda, B, ldb, Cj, ldc, first, pf, pm);                              \
+            KF(r1_cols)(c < R_JB ? c : 1, R_LV, m, Aj, 1, (size_t)lda, B, ldb, N, Cj, ldc, first, pf, pm);          \
         break;
         TN_REST(1) TN_REST(2) TN_REST(3) TN_REST(4) TN_REST(5) TN_REST(6) TN_REST(7) TN_REST(8) TN_REST(9)
         TN_REST(10) TN_REST(11)
@@ -285,3 +253,19 @@ static KATTR void KF(ad_gemm_tn)(int m, int M, int N, const double *A, int lda, 
 #undef KF
 #undef AD_CAT
 #undef AD_CAT_
+#undef K_RB
+#undef K_CV
+/* the parameters: each instance defines its own */
+#undef KN
+#undef KATTR
+#undef KFMA
+#undef KHSUM
+#undef KLOADP
+#undef KSTOREP
+#undef VW
+#undef F_IB
+#undef F_JB
+#undef N_IB
+#undef N_CV
+#undef R_JB
+#undef R_LV

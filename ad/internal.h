@@ -105,7 +105,7 @@ int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs);
  * and those products run on the kernels below. */
 enum { AD_NARROW_MAX = 64 };
 /* Whether matmul node n's tiled rows run on the kernels below rather than
- * CBLAS: a narrow product, and a kernel set in use. */
+ * CBLAS: a product as narrow as the kernel set in use takes. */
 bool ad_matmul_fused(const bome_node *n);
 
 /*
@@ -123,6 +123,9 @@ enum { AD_KERNEL_BLAS = 0, AD_KERNEL_AVX2, AD_KERNEL_AVX512 };
 /* The kernel set in use: the best the CPU has unless ad_kernel_set forced
  * one; AD_KERNEL_BLAS: none of ad's kernels (CBLAS products, libm's exp). */
 int ad_kernel_get(void);
+/* The widest product (output columns of a row product, output rows of a
+ * reduction) the set in use takes; wider ones go to CBLAS. 0 for BLAS. */
+int ad_kernel_width(void);
 /* For tests and benchmarks: force set k (false if the CPU lacks it), or -1
  * for the automatic choice. Process-wide: not while a plan runs. */
 bool ad_kernel_set(int k);

@@ -52,8 +52,7 @@ int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs)
 
 bool ad_matmul_fused(const bome_node *n)
 {
-    int width = n->ip[0] ? n->shape.rows : n->shape.cols;
-    return width <= AD_NARROW_MAX && ad_kernel_get() != AD_KERNEL_BLAS;
+    return (n->ip[0] ? n->shape.rows : n->shape.cols) <= ad_kernel_width();
 }
 
 static int matmul_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
