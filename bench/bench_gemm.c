@@ -13,7 +13,8 @@
  * for output widths N up to 64 (the row-tiled stage's width rule). The kernel
  * sets (blas, avx2, avx512 as the CPU has them, and the widest again without
  * the TN kernel's prefetch of the next block) take turns repetition by
- * repetition; medians. Run with OPENBLAS_NUM_THREADS set.
+ * repetition; medians of wall and of process CPU time (the latter without
+ * the time other processes held the core). Run with OPENBLAS_NUM_THREADS set.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -152,8 +153,8 @@ int main(int argc, char **argv)
         dw[s] = bench_xcalloc((size_t)AD_NARROW_MAX * d, sizeof(double));
     }
 
-    printf("%-5s %3s  %-11s %10s %10s %9s %9s %10s %12s\n", "op", "N", "set", "ms", "min ms", "GB/s X", "GFlop/s",
-           "blas/this", "max rel diff");
+    printf("%-5s %3s  %-11s %10s %10s %10s %9s %9s %10s %12s\n", "op", "N", "set", "ms", "min ms", "CPU ms", "GB/s X",
+           "GFlop/s", "blas/this", "max rel diff");
     for (char *wt = strtok(widths_s, ","); wt; wt = strtok(NULL, ",")) {
         int N = atoi(wt);
         if (N < 1 || N > AD_NARROW_MAX)
@@ -170,15 +171,16 @@ int main(int argc, char **argv)
                     run(OP_NT, &j[s]);
                 run(op, &j[s]); /* warm-up and the check below */
             }
-            double t[MAX_SETS][MAX_REPS];
+            double t[MAX_SETS][MAX_REPS], tc[MAX_SETS][MAX_REPS];
             for (int r = 0; r < reps; r++)
                 for (int q = 0; q < ns; q++) {
                     int s = (q + r) % ns;
                     ad_kernel_set(sets[s]);
                     prefetch = pf[s];
-                    double t0 = bench_now();
+                    double t0 = bench_now(), c0 = bench_cpu_now();
                     run(op, &j[s]);
                     t[s][r] = bench_now() - t0;
+                    tc[s][r] = bench_cpu_now() - c0;
                 }
             ad_kernel_set(-1);
             double med0 = bench_median(t[0], reps);
@@ -191,9 +193,9 @@ int main(int argc, char **argv)
                     diff = bench_rel_diff(got, ref, len);
                 double bytes = op == OP_NN ? 0.0 : (double)n * d * 8;
                 double flop = (op == OP_GRAD ? 4.0 : 2.0) * n * (double)N * (op == OP_NN ? N : d);
-                printf("%-5s %3d  %-11s %10.3f %10.3f %9.2f %9.2f %10.3f %12.1e\n", op_name[op], N,
-                       names[s], 1e3 * med, 1e3 * bench_minimum(t[s], reps), bytes / med * 1e-9,
-                       flop / med * 1e-9, med0 / med, diff);
+                printf("%-5s %3d  %-11s %10.3f %10.3f %10.3f %9.2f %9.2f %10.3f %12.1e\n", op_name[op], N,
+                       names[s], 1e3 * med, 1e3 * bench_minimum(t[s], reps), 1e3 * bench_median(tc[s], reps),
+                       bytes / med * 1e-9, flop / med * 1e-9, med0 / med, diff);
             }
         }
     }
