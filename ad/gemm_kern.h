@@ -91,7 +91,7 @@ KINL void KF(nt_rows)(int IB, int N, int K, const double *A, int lda, const doub
 #define NT_REST(c)                                                                                                     \
     case c:                                                                                                            \
         if (c < F_JB)                                                                                                  \
-            KF(nt_tile)(IB, c < F_JB ? c : 1, K, A, lda, Bj, ldb, C + j, ldc, pf, pm);                                         \
+            KF(nt_tile)(IB, c < F_JB ? c : 1, K, A, lda, Bj, ldb, C + j, ldc, pf, pm);                              \
         break;
         NT_REST(1) NT_REST(2) NT_REST(3) NT_REST(4) NT_REST(5) NT_REST(6) NT_REST(7)
 #undef NT_REST
@@ -108,7 +108,8 @@ static KATTR void KF(ad_gemm_nt)(int m, int N, int K, const double *A, int lda, 
     int i = 0;
     for (; i + F_IB <= m; i += F_IB) {
         /* rows [p0, p1) of next: group i's share, the last group taking the rest */
-        int p0 = (int)((long long)next_rows * i / m), p1 = i + 2 * F_IB > m ? next_rows : (int)((long long)next_rows * (i + F_IB) / m);
+        int p0 = (int)((long long)next_rows * i / m);
+        int p1 = i + 2 * F_IB > m ? next_rows : (int)((long long)next_rows * (i + F_IB) / m);
         KF(nt_rows)(F_IB, N, K, A + (size_t)i * lda, lda, B, ldb, C + (size_t)i * ldc, ldc,
                     next ? next + (size_t)p0 * lda : NULL, p1 - p0);
     }
