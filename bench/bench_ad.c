@@ -80,6 +80,7 @@ static void print_machine(void)
         }
         fclose(f);
     }
+    bench_print_blas_advice();
     if (!env)
         printf("warning: OPENBLAS_NUM_THREADS is not set; OpenBLAS then uses every core\n");
     printf("\n");

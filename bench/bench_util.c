@@ -5,6 +5,8 @@
 
 #include "bench_util.h"
 
+#include "bome/blas.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,6 +126,16 @@ void bench_print_machine(void)
                openblas_get_corename ? openblas_get_corename() : "?", bench_blas_threads(), env ? env : "unset");
     else
         printf("BLAS: not OpenBLAS (no thread control)\n");
+    bench_print_blas_advice();
     if (!env)
         printf("warning: OPENBLAS_NUM_THREADS is not set; OpenBLAS then uses every core\n");
+}
+
+void bench_print_blas_advice(void)
+{
+    bome_blas_info b;
+    bome_blas_info_get(&b);
+    char msg[BOME_BLAS_MSG_SIZE];
+    if (bome_blas_message(&b, msg, sizeof msg))
+        printf("warning: %s\n", msg);
 }

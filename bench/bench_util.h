@@ -31,5 +31,8 @@ double bench_dot(const double *a, const double *b, size_t n);
 int bench_blas_threads(void);
 void bench_set_blas_threads(int n);
 void bench_print_machine(void);
+/* A warning line when OpenBLAS runs a generic kernel on an AVX2 or AVX-512
+ * CPU (bome_blas_message): the timings are then not the machine's. */
+void bench_print_blas_advice(void);
 
 #endif

@@ -1,9 +1,11 @@
 /* Dot products, norms and copies over the blocks of (v, theta): BOME's
  * lambda and every hypergradient method take them over all blocks at once,
- * never per tensor. */
+ * never per tensor. Also the inputs through which a plan reads the
+ * solver's own theta-shaped buffers. */
 #include "solver.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 double opt_dot_nodes(bome_node *const *a, bome_node *const *b, int n)
@@ -58,4 +60,15 @@ bool opt_nodes_finite(bome_node *const *a, int n)
             finite = finite && isfinite(x[i]);
     }
     return finite;
+}
+
+void opt_bound_inputs(bome_solver *s, const char *prefix, bome_real *const *buf, bome_node **out)
+{
+    for (int j = 0; j < s->nt; j++) {
+        const opt_var *v = s->var[s->nv + j];
+        char name[80];
+        snprintf(name, sizeof name, "%s_%s", prefix, v->name);
+        out[j] = bome_input(s->g, name, v->shape);
+        bome_bind(s->g, out[j], buf[j]);
+    }
 }

@@ -18,7 +18,7 @@ static const opt_setting shared[] = {
     FIELD("inner_momentum", NULL, OPT_CT_DOUBLE, BOME_OPTION_REAL, inner_momentum, 0, 0, 1, BOME_OPEN_HI, NULL,
           "momentum of the inner loop, PyTorch SGD semantics"),
     FIELD("inner_momentum_keep", NULL, OPT_CT_INT, BOME_OPTION_INT, inner_momentum_keep, 0, 0, 1, 0, NULL,
-          "1: the inner momentum carries over between outer steps (BOME, BSG-1)"),
+          "1: the inner momentum carries over between outer steps (BOME, BSG-1, stocBiO)"),
     FIELD("lr_outer", "lr_v", OPT_CT_DOUBLE, BOME_OPTION_REAL, lr_outer, 0.05, 0, BIG, 0, NULL, "step size for v"),
     FIELD("lr_inner", "lr_theta", OPT_CT_DOUBLE, BOME_OPTION_REAL, lr_inner, 0.05, 0, BIG, 0, NULL,
           "step size for theta (methods where theta takes theta_T ignore it)"),

@@ -79,11 +79,16 @@ struct bome_solver {
     bome_real **prev;        /* nk: the iterate before the update, restored if it overflows */
     long steps;
     double total_seconds;
+    long total_grad, total_hvp;   /* gradients and HVPs over the run */
     bool dead;               /* a non-finite step happened */
     bool stop;               /* the callback asked to stop */
     int status;
     char msg[512];
     bome_rng rng;
+    /* What a checkpoint keeps beyond the shared state: each method's
+     * buffers that live from one step to the next (opt_persist). */
+    struct opt_persisted { const char *what; void *ptr; size_t bytes; } persist[16];
+    int n_persist;
 };
 
 /* ---- solver.c ---- */
@@ -104,6 +109,14 @@ int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r);
 double opt_param(const bome_solver *s, int i);
 /* The outer variable inner variable j starts at (meta-learning), or -1. */
 int opt_inner_start(const bome_solver *s, int j);
+/* A scalar input bound to *value: a coefficient a method's schedule
+ * changes between steps without rebuilding the graph. */
+bome_node *opt_scalar_input(bome_solver *s, const char *name, bome_real *value);
+
+/* ---- checkpoint.c ---- */
+/* Registers a buffer of the method's state that carries over between steps,
+ * for bome_solver_save / _load (at build; at most 16). */
+int opt_persist(bome_solver *s, const char *what, void *ptr, size_t bytes);
 
 /* ---- alloc.c ---- */
 void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */
@@ -111,6 +124,9 @@ void opt_zfree(bome_solver *s, void *p);
 /* One zeroed buffer per variable k in [from, to); NULL if memory ran out. */
 bome_real **opt_buffers(bome_solver *s, int from, int to);
 void opt_free_buffers(bome_solver *s, bome_real **b, int n);
+/* n lists of nt node pointers and one of nv, carved from one zeroed block
+ * that the first list owns (free that one alone). */
+int opt_node_lists(bome_solver *s, int n, bome_node ***const theta[], bome_node ***v);
 /* The allocator wrappers for what the solver itself lives in. */
 void *opt_raw_alloc(bome_alloc_fn a, void *ud, size_t bytes);
 void opt_raw_free(bome_alloc_fn a, void *ud, void *ptr);
@@ -127,8 +143,22 @@ bome_node *opt_block_dot(bome_graph *g, bome_node *const *a, bome_node *const *b
 void opt_nodes_to_vars(bome_solver *s, int from, int n, bome_node *const *a);
 void opt_vars_to_nodes(bome_solver *s, int from, int n, bome_node *const *a);
 bool opt_nodes_finite(bome_node *const *a, int n);
+/* nt theta-shaped input nodes named prefix_<theta>, bound to buf[0..nt):
+ * buffers the solver writes that a plan reads (never differentiated). */
+void opt_bound_inputs(bome_solver *s, const char *prefix, bome_real *const *buf, bome_node **out);
 
 /* ---- inner.c: the inner loop on g ---- */
+/* nt params shaped as theta, named "<theta>_<suffix>", holding theta_k:
+ * the persistent copies that warm-started methods keep from step to step. */
+int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out);
+/* Moves the nt theta-shaped params copy, values and all, into one block
+ * that checkpoints keep (opt_persist): one buffer per copy, not per
+ * variable. The method frees the block. NULL if memory ran out. */
+bome_real *opt_persist_copies(bome_solver *s, const char *what, bome_node *const *copy);
+/* Meta-learning (bome_problem_set_inner_start) keeps nothing but v from
+ * step to step: the copies restart at theta_k, which the solver has set to
+ * v, wherever theta has a start. */
+void opt_restart_copies(bome_solver *s, bome_node *const *copy);
 /* Creates the nt theta^(t) params (names "<theta>_T"). */
 int opt_inner_params(bome_solver *s);
 /* g at theta^(t), its theta-gradient and the plan that computes it. */
@@ -136,9 +166,22 @@ int opt_inner_build(bome_solver *s);
 /* theta^(0) = theta_k; T steps on g(v_k, .) into s->inner (keep_momentum:
  * honour inner_momentum_keep). */
 int opt_inner_loop(bome_solver *s, bool keep_momentum);
-/* cur[0..nt) holds theta nodes; replaces them with the nodes of `steps`
- * unrolled inner steps from there (momentum from zero, boxes as clamps). */
-int opt_unroll(bome_solver *s, bome_node **cur, int steps, const char *what);
+/* The same with `steps` in place of T; s->inner_buf then holds the momentum
+ * buffer after them. */
+int opt_inner_steps(bome_solver *s, bool keep_momentum, int steps);
+/* theta_0 as nodes for an unrolled loop: theta_k, or v where the inner
+ * variable starts at an outer one (meta-learning), differentiated too. */
+void opt_unroll_start(bome_solver *s, bome_node **cur);
+/* The graph of ITD and reverse: cur[0..nt) holds theta nodes and gets
+ * those of `steps` inner steps unrolled from there (momentum from zero, or
+ * resumed from the nodes mom0; boxes as clamps); then f and g at that
+ * theta_T (s->f, s->gk) and f's total derivative in v, through every
+ * unrolled step, into gf[0..nv). Returns the plan of f, g, gf and theta_T
+ * (NULL on an error, with what in the message). */
+bome_plan *opt_unrolled_build(bome_solver *s, bome_node **cur, bome_node *const *mom0, int steps, bome_node **gf,
+                              const char *what);
+/* Runs that plan: f and g into r, gf's values into hv. */
+int opt_unrolled_run(bome_solver *s, bome_plan *plan, bome_node *const *gf, bome_real *const *hv, bome_step_stats *r);
 /* steps of plain gradient descent x -= lr grad on nt theta-shaped params,
  * grad computed by plan; projected onto theta's boxes. */
 int opt_descend(bome_solver *s, bome_node *const *x, bome_node *const *grad, bome_plan *plan, int steps, double lr);
@@ -148,10 +191,18 @@ void opt_project(const opt_var *v, bome_real *x); /* onto v's box, if it has one
 /* Variable k -= step(gf + lambda gq) by options.update (gf or gq may be
  * NULL), then its box. */
 void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda);
+/* The same with the step size times lr_scale: a method's own schedule
+ * (penalty's decay, V-PBGD's 1/gamma) scales the step, not the direction,
+ * so that momentum and Adam see the direction unchanged. */
+void opt_apply_update_scaled(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda,
+                             double lr_scale);
 /* The iterate before an update, and the check after it: a non-finite value
  * restores the saved iterate and ends the run (BOME_ERR_NONFINITE). */
 void opt_save_iterate(bome_solver *s);
 int opt_check_iterate(bome_solver *s, const bome_step_stats *r);
+/* Puts the saved iterate back, for methods that move theta before they
+ * know the step is finite. */
+void opt_restore_iterate(bome_solver *s);
 /* Ends the run on a non-finite value, naming f, g and what else was. */
 int opt_stop_nonfinite(bome_solver *s, const bome_step_stats *r, const char *what, double value);
 /* theta_{k+1} = theta_T (s->inner), as the reference's ITD, AID and BSG-1
@@ -161,5 +212,10 @@ int opt_take_theta_T(bome_solver *s, const bome_step_stats *r);
  * norm of v's direction hv[0..nv) into r, the non-finite stop, v's update,
  * theta = theta_T. */
 int opt_hyper_step(bome_solver *s, bome_step_stats *r, bome_real *const *hv);
+/* The end of a step that has moved theta itself since opt_save_iterate
+ * (penalty, BVFSM): f, g (s->f, s->gk) and the squared norm of v's
+ * direction dv[0..nv) into r, the non-finite stop (which restores the saved
+ * iterate), then v's update with the step times lr_scale. */
+int opt_v_step(bome_solver *s, bome_step_stats *r, bome_node *const *dv, double lr_scale);
 
 #endif

@@ -15,7 +15,10 @@ typedef struct cli_args {
     bome_options o;         /* the problem's defaults, then the flags */
     int start;              /* starting point, for problems with several */
     long budget;            /* --budget: gradients + HVPs after which to stop */
-    bool user_set[256];     /* by bome_option_find index: given on the command line */
+    bool user_set[256];
+    const char *checkpoint_path; /* --checkpoint: written every checkpoint_every steps and at a signal */
+    long checkpoint_every;
+    const char *resume_path;     /* --resume: continue from this checkpoint */     /* by bome_option_find index: given on the command line */
     const bome_case *c;     /* the case being run, if it is one */
     double case_params[BOME_CASE_MAX_PARAMS]; /* its own settings (c->params) */
     const char *csv_path;
@@ -36,6 +39,20 @@ typedef struct cli_args {
     int threads;
     bome_hc_sizes sizes;    /* train, validation, held-out, corrupted */
 } cli_args;
+
+/* ---- Checkpoints and signals (cli_ckpt.c) ---- */
+#include <signal.h>
+/* The signal (SIGINT, SIGTERM) that asked the run to stop, or 0. */
+extern volatile sig_atomic_t cli_signal;
+void cli_signals_install(void);
+/* Removes a partial output, if it is a regular file (never a device). */
+void cli_remove_output(const char *path);
+/* Writes n bytes to path through a temporary, fsync and rename. */
+int cli_write_atomic(const char *path, const void *buf, size_t n, char *err, size_t errlen);
+int cli_checkpoint_save(const char *path, bome_solver *s, char *err, size_t errlen);
+int cli_checkpoint_load(const char *path, bome_solver *s, char *err, size_t errlen);
+/* The CSV cut back to its header and rows up to step, open for appending. */
+FILE *cli_csv_resume(const char *path, long step, char *err, size_t errlen);
 
 /* Applies the flags in argv to a (whose options already hold defaults).
  * Returns 0, or prints the problem and returns 2. */

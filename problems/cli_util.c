@@ -140,10 +140,35 @@ int cli_parse(cli_args *a, int argc, char **argv)
         }
         a->o.method = (bome_method)m;
     }
+    /* flags that belong to one kind of problem: an error on the other */
+    static const char *const hc_only[] = {"--data-dir", "--out-dir", "--save-v", "--model", "--hidden", "--warm-steps",
+                                          "--warm-lr", "--sizes", "--no-cache", "--no-plot"};
+    static const char *const case_only[] = {"--start", "--budget", "--dot", "--checkpoint", "--checkpoint-every",
+                                            "--resume"};
     for (int i = 0; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double d;
         long n;
+        /* a problem's own settings first: sinusoid's --hidden is its own */
+        bool own = false;
+        for (int j = 0; a->c && j < a->c->n_params; j++)
+            if (!strncmp(k, "--", 2) && !strcmp(k + 2, a->c->params[j].name)) {
+                if (!parse_double(v, &a->case_params[j]))
+                    return bad(k, v, "a number");
+                own = true;
+            }
+        if (own) {
+            i++;
+            continue;
+        }
+        const char *const *other = a->c ? hc_only : case_only;
+        size_t n_other = a->c ? sizeof hc_only / sizeof *hc_only : sizeof case_only / sizeof *case_only;
+        for (size_t j = 0; j < n_other; j++)
+            if (!strcmp(k, other[j])) {
+                fprintf(stderr, "bome: %s is not a setting of %s (see bome run %s --help)\n", k, a->problem,
+                        a->problem);
+                return 2;
+            }
 #define REAL(flag, field)                                         \
     if (strcmp(k, flag) == 0) {                                   \
         if (!parse_double(v, &d))                                 \
@@ -178,6 +203,15 @@ int cli_parse(cli_args *a, int argc, char **argv)
         }
         STR("--method", a->method)
         STR("--csv", a->csv_path)
+        STR("--checkpoint", a->checkpoint_path)
+        STR("--resume", a->resume_path)
+        if (strcmp(k, "--checkpoint-every") == 0) {
+            if (!parse_long(v, &n) || n < 1)
+                return bad(k, v, "a whole number >= 1");
+            a->checkpoint_every = n;
+            i++;
+            continue;
+        }
         STR("--dot", a->dot_path)
         STR("--data-dir", a->data_dir)
         STR("--out-dir", a->out_dir)
@@ -208,11 +242,23 @@ int cli_parse(cli_args *a, int argc, char **argv)
         } else if (strcmp(k, "--sgd") == 0) {
             a->o.update = BOME_UPDATE_SGD;
         } else if (strcmp(k, "--sizes") == 0) {
-            bome_hc_sizes z;
-            char tail;
-            if (!v || sscanf(v, "%d,%d,%d,%d%c", &z.n_train, &z.n_val, &z.n_held, &z.n_corrupt, &tail) != 4)
-                return bad(k, v, "four whole numbers TRAIN,VAL,HELD,CORRUPT");
-            a->sizes = z;
+            /* four whole numbers, each checked for overflow (sscanf's %d is not) */
+            long z[4];
+            const char *p = v;
+            int got = 0;
+            for (; p && got < 4; got++) {
+                char *end;
+                errno = 0;
+                z[got] = strtol(p, &end, 10);
+                if (errno || end == p || z[got] < 0 || z[got] > INT_MAX || (*end != ',' && *end != '\0'))
+                    break;
+                p = *end == ',' ? end + 1 : NULL;
+                if (got < 3 && !p)
+                    break;
+            }
+            if (got != 4 || p)
+                return bad(k, v, "four whole numbers TRAIN,VAL,HELD,CORRUPT, each from 0 to 2147483647");
+            a->sizes = (bome_hc_sizes){(int)z[0], (int)z[1], (int)z[2], (int)z[3]};
             i++;
         } else if (strcmp(k, "--json") == 0) {
             a->json = true;
@@ -224,12 +270,6 @@ int cli_parse(cli_args *a, int argc, char **argv)
             a->no_plot = true;
         } else {
             int rc = set_option(a, k, v);
-            for (int j = 0; rc == 1 && a->c && j < a->c->n_params; j++)
-                if (!strncmp(k, "--", 2) && !strcmp(k + 2, a->c->params[j].name)) {
-                    if (!parse_double(v, &a->case_params[j]))
-                        return bad(k, v, "a number");
-                    rc = 0;
-                }
             if (rc == 1) {
                 fprintf(stderr, "bome: unknown option '%s' for %s (see bome run %s --help)\n", k, a->problem,
                         a->problem);

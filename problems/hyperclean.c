@@ -479,7 +479,7 @@ int hyperclean_main(cli_args *a)
         fprintf(stderr, "bome: hyperclean: %s\n", err[0] ? err : bome_status_str(rc));
     if (e.vfile) { /* the run failed before writing it: leave no empty file behind */
         fclose(e.vfile);
-        remove(a->save_v_path);
+        cli_remove_output(a->save_v_path);
     }
     hc_eval_free(e.test);
     hc_eval_free(e.held);

@@ -1,11 +1,15 @@
 /* The `bome` command: list the problems, run one with BOME, report. */
+#include "blas_kernel.h"
 #include "cases.h"
 #include "cli.h"
 #include "hyperclean.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *out)
 {
@@ -15,6 +19,7 @@ static void usage(FILE *out)
           "  list                 the problems bome can run\n"
           "  methods              the bilevel methods, one per line: name, order, summary\n"
           "  run PROBLEM [opts]   solve PROBLEM (see bome run --help)\n"
+          "  blas                 the BLAS, its kernel, the CPU, and whether a faster kernel fits\n"
           "  help                 this text\n",
           out);
 }
@@ -128,14 +133,17 @@ typedef struct run_ctx {
     int eval_every;
     long grad_evals, hvp_evals; /* over the run */
     long budget;                /* stop once they reach it (0: no limit) */
+    const char *ckpt_path;      /* --checkpoint, every ckpt_every steps */
+    long ckpt_every;
+    int ckpt_rc;                /* a failed checkpoint write stops the run */
+    char err[1024];
 } run_ctx;
 
 static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
 {
-    (void)s;
     run_ctx *c = ud;
-    c->grad_evals += st->grad_evals;
-    c->hvp_evals += st->hvp_evals;
+    c->grad_evals = st->total_grad_evals;
+    c->hvp_evals = st->total_hvp_evals;
     if (c->csv) {
         fprintf(c->csv, "%ld,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.17g,%.9g", st->step, st->f, st->g, st->q,
                 st->lambda, st->grad_f_norm, st->grad_q_norm, st->kkt, st->total_seconds);
@@ -154,7 +162,18 @@ static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
     char text[128];
     snprintf(text, sizeof text, "f %.4g  q %.3g  lambda %.3g", st->f, st->q, st->lambda);
     cli_progress_draw(&c->bar, st->step, text);
-    return c->budget > 0 && c->grad_evals + c->hvp_evals >= c->budget;
+    if (c->ckpt_path && st->step % c->ckpt_every == 0) {
+        /* the CSV's rows up to this step reach the disk before the checkpoint
+         * that a resume cuts the CSV back to */
+        if (c->csv && (fflush(c->csv) != 0 || fsync(fileno(c->csv)) != 0)) {
+            snprintf(c->err, sizeof c->err, "cannot write the CSV: %s", strerror(errno));
+            c->ckpt_rc = BOME_ERR_IO;
+            return 1;
+        }
+        if ((c->ckpt_rc = cli_checkpoint_save(c->ckpt_path, s, c->err, sizeof c->err)))
+            return 1;
+    }
+    return cli_signal || (c->budget > 0 && c->grad_evals + c->hvp_evals >= c->budget);
 }
 
 static void print_vector(FILE *out, const bome_real *x, int n, bool json)
@@ -188,18 +207,8 @@ static int run_case(const bome_case *c, cli_args *a)
         return 1;
     }
     run_ctx ctx = {0};
-    if (a->csv_path) {
-        ctx.csv = fopen(a->csv_path, "w");
-        if (!ctx.csv) {
-            fprintf(stderr, "bome: cannot write %s\n", a->csv_path);
-            c->destroy(&r);
-            return 1;
-        }
-        fputs("step,f,g,q,lambda,grad_f_norm,grad_q_norm,kkt,seconds", ctx.csv);
-        if (c->evaluate)
-            fprintf(ctx.csv, ",grad_evals,hvp_evals,%s,%s_ci95", c->eval_name, c->eval_name);
-        fputs("\n", ctx.csv);
-    }
+    ctx.ckpt_path = a->checkpoint_path;
+    ctx.ckpt_every = a->checkpoint_every ? a->checkpoint_every : LONG_MAX;
     ctx.c = c;
     ctx.r = &r;
     ctx.o = &a->o;
@@ -212,6 +221,30 @@ static int run_case(const bome_case *c, cli_args *a)
     double t0 = cli_now();
     bome_solver *s = bome_solver_new(r.problem, &a->o);
     rc = s ? bome_solver_status(s) : BOME_ERR_NOMEM;
+    if (!rc && a->resume_path && cli_checkpoint_load(a->resume_path, s, ctx.err, sizeof ctx.err)) {
+        fprintf(stderr, "bome: --resume %s\n", ctx.err);
+        bome_solver_free(s);
+        c->destroy(&r);
+        return 1;
+    }
+    if (!rc && a->csv_path) {
+        if (a->resume_path) {
+            ctx.csv = cli_csv_resume(a->csv_path, bome_solver_steps(s), ctx.err, sizeof ctx.err);
+        } else if ((ctx.csv = fopen(a->csv_path, "w"))) {
+            fputs("step,f,g,q,lambda,grad_f_norm,grad_q_norm,kkt,seconds", ctx.csv);
+            if (c->evaluate)
+                fprintf(ctx.csv, ",grad_evals,hvp_evals,%s,%s_ci95", c->eval_name, c->eval_name);
+            fputs("\n", ctx.csv);
+        } else {
+            snprintf(ctx.err, sizeof ctx.err, "cannot write %.900s: %s", a->csv_path, strerror(errno));
+        }
+        if (!ctx.csv) {
+            fprintf(stderr, "bome: %s\n", ctx.err);
+            bome_solver_free(s);
+            c->destroy(&r);
+            return 1;
+        }
+    }
     if (!rc && a->dot_path) {
         FILE *dot = fopen(a->dot_path, "w");
         if (!dot || bome_graph_dot(bome_solver_graph(s), dot, 0, NULL) != BOME_OK)
@@ -223,9 +256,29 @@ static int run_case(const bome_case *c, cli_args *a)
         rc = bome_solver_run(s, &last);
     double seconds = cli_now() - t0;
     cli_progress_end(&ctx.bar);
-    if (ctx.csv)
-        fclose(ctx.csv);
-    const char *msg = s ? bome_solver_errmsg(s) : "out of memory";
+    if (!rc && cli_signal && a->checkpoint_path && !ctx.ckpt_rc) {
+        if (ctx.csv)
+            fflush(ctx.csv);
+        ctx.ckpt_rc = cli_checkpoint_save(a->checkpoint_path, s, ctx.err, sizeof ctx.err);
+    }
+    if (ctx.csv && (ferror(ctx.csv) | fclose(ctx.csv)) && !ctx.ckpt_rc) {
+        snprintf(ctx.err, sizeof ctx.err, "cannot write %.900s", a->csv_path);
+        ctx.ckpt_rc = BOME_ERR_IO;
+    }
+    if (!rc && ctx.ckpt_rc)
+        rc = ctx.ckpt_rc;
+    /* what is written is complete or absent: a failed or interrupted run
+     * keeps its CSV only where a checkpoint continues it */
+    if ((rc || cli_signal) && a->csv_path && !a->checkpoint_path)
+        cli_remove_output(a->csv_path);
+    if (!rc && cli_signal) {
+        fprintf(stderr, "bome: stopped by signal %d after step %ld%s%s\n", (int)cli_signal, bome_solver_steps(s),
+                a->checkpoint_path ? "; resume with --resume " : "", a->checkpoint_path ? a->checkpoint_path : "");
+        bome_solver_free(s);
+        c->destroy(&r);
+        return 128 + (int)cli_signal;
+    }
+    const char *msg = rc && ctx.ckpt_rc ? ctx.err : s ? bome_solver_errmsg(s) : "out of memory";
     double error = c->error ? c->error(&r) : NAN, ci95 = NAN;
     double score = c->evaluate ? c->evaluate(&r, &a->o, &ci95) : NAN;
     if (rc)
@@ -281,6 +334,7 @@ static int run_case(const bome_case *c, cli_args *a)
 
 int main(int argc, char **argv)
 {
+    blas_kernel_check(argv); /* may run bome again with OPENBLAS_CORETYPE set */
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -307,6 +361,8 @@ int main(int argc, char **argv)
         methods();
         return 0;
     }
+    if (!strcmp(cmd, "blas"))
+        return blas_kernel_main(argc, argv);
     if (strcmp(cmd, "run") != 0) {
         fprintf(stderr, "bome: unknown command '%s'\n", cmd);
         usage(stderr);
@@ -346,6 +402,11 @@ int main(int argc, char **argv)
     int rc = cli_parse(&a, argc - 3, argv + 3);
     if (rc)
         return rc;
+    if (a.checkpoint_every && !a.checkpoint_path) {
+        fprintf(stderr, "bome: --checkpoint-every needs --checkpoint FILE\n");
+        return 2;
+    }
+    cli_signals_install();
     if (!c)
         hyperclean_method_defaults(&a);
     return c ? run_case(c, &a) : hyperclean_main(&a);

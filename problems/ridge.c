@@ -43,6 +43,13 @@ static void defaults(bome_options *o)
     o->lr_inner = 0.02;
     o->lr_outer = 0.05;
     bome_options_set(o, "eta", 0.9);
+    /* the fixed point u = u - alpha (H u - grad f) contracts by 1 - alpha
+     * lambda_min(H) a step: 10 iterations (the released hyper-cleaning K) stop
+     * 0.03 from the answer here, 100 at 3e-8, as AID-CG's 10 CG steps do */
+    bome_options_set(o, "fp_steps", 100);
+    /* F2SA's y step stays stable only while alpha lambda (curvature of g) < 2,
+     * and lambda grows by delta a step: the library's 0.1 diverges by step 47 */
+    bome_options_set(o, "f2sa_delta", 2e-5);
     o->max_steps = 20000;
 }
 

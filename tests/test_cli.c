@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -319,4 +321,130 @@ Test(cli, hyperclean_save_v, .timeout = 120)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+/* ---- Checkpoints: kill -9 mid-run, resume, and the run is the uninterrupted one ---- */
+
+/* Runs a shell script with $B set to the bome executable; returns its exit status. */
+static int sh(const char *script)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "B='%s'; %s", getenv("BOME_EXE"), script);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Every column but the wall time (column 9) of the CSV, for comparison. */
+static char *csv_without_seconds(const char *path)
+{
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "cut -d, -f1-8,10- %s", path);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p);
+    static char buf[2][1 << 18];
+    static int which;
+    char *b = buf[which ^= 1];
+    size_t n = fread(b, 1, sizeof buf[0] - 1, p);
+    b[n] = '\0';
+    pclose(p);
+    return b;
+}
+
+Test(cli, kill_9_and_resume_is_bit_for_bit, .timeout = 300)
+{
+    char dir[] = "/tmp/bome-ckpt-XXXXXX", script[4096];
+    cr_assert(mkdtemp(dir));
+    const char *run = "$B run sinusoid --method ufo-blo --hidden 10 --batch 5 --eval-tasks 20 --eval-every 40 "
+                      "--steps 1500 --seed 3 --quiet";
+    snprintf(script, sizeof script, "cd %s && %s --csv full.csv --json > full.json", dir, run);
+    cr_assert_eq(sh(script), 0, "%s", out);
+    /* kill -9 once a checkpoint exists and the run has gone on a random while */
+    srand((unsigned)time(NULL));
+    snprintf(script, sizeof script,
+             "cd %s && (%s --csv part.csv --checkpoint ck --checkpoint-every 25 > /dev/null 2>&1 & echo $! > pid; "
+             "wait) & sleep 0.05; while [ ! -s %s/ck ]; do sleep 0.01; done; sleep 0.%03d; "
+             "kill -9 $(cat %s/pid) 2>/dev/null && echo killed; wait",
+             dir, run, dir, rand() % 300, dir);
+    cr_assert_eq(sh(script), 0, "%s", out);
+    bool killed = strstr(out, "killed") != NULL;
+    snprintf(script, sizeof script, "cd %s && wc -l < part.csv", dir);
+    sh(script);
+    long rows_at_kill = atol(out);
+    snprintf(script, sizeof script,
+             "cd %s && %s --csv part.csv --checkpoint ck --checkpoint-every 25 --resume ck --json > part.json", dir,
+             run);
+    cr_assert_eq(sh(script), 0, "%s", out);
+    char *a = csv_without_seconds(strcat(strcpy(script, dir), "/full.csv"));
+    char *b = csv_without_seconds(strcat(strcpy(script, dir), "/part.csv"));
+    cr_expect(killed && rows_at_kill < 1500, "the run was not interrupted (%ld rows)", rows_at_kill);
+    cr_expect(strlen(a) > 1000 && strcmp(a, b) == 0, "the resumed CSV differs from the uninterrupted one");
+    /* the held-out score is a function of phi: equal only if phi is */
+    snprintf(script, sizeof script, "cd %s && grep -o '\"test_mse\": [^,]*' full.json part.json | cut -d: -f3 | uniq | wc -l",
+             dir);
+    sh(script);
+    cr_expect_eq(atoi(out), 1, "the final held-out scores differ");
+    /* refused: a corrupt checkpoint, another problem's; the CSV is left alone */
+    snprintf(script, sizeof script,
+             "cd %s && printf 'x' | dd of=ck bs=1 seek=100 conv=notrunc 2>/dev/null; cp part.csv before.csv; "
+             "%s --csv part.csv --resume ck 2>&1; echo \"rc=$?\"; cmp -s part.csv before.csv && echo same",
+             dir, run);
+    sh(script);
+    cr_expect(strstr(out, "checksum") && strstr(out, "rc=1") && strstr(out, "same"), "%s", out);
+    snprintf(script, sizeof script, "cd %s && %s --csv part.csv --checkpoint ck2 --checkpoint-every 1 --steps 2 && "
+             "$B run ufo-toy --resume ck2 2>&1; echo \"rc=$?\"", dir, run);
+    sh(script);
+    cr_expect(strstr(out, "does not fit") && strstr(out, "rc=1"), "%s", out);
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    sh(script);
+}
+
+/* SIGTERM: the run stops at the end of a step, writes its checkpoint and
+ * exits with 128 + 15; without --checkpoint it leaves no partial CSV. */
+Test(cli, sigterm_stops_cleanly, .timeout = 120)
+{
+    char dir[] = "/tmp/bome-sig-XXXXXX", script[4096];
+    cr_assert(mkdtemp(dir));
+    const char *run = "$B run sinusoid --method fo-blo --hidden 10 --batch 5 --eval-tasks 20 --steps 1000000 --quiet";
+    snprintf(script, sizeof script,
+             "cd %s && (%s --csv a.csv --checkpoint ck & p=$!; while [ ! -s a.csv ]; do sleep 0.01; done; sleep 0.2; "
+             "kill -TERM $p; wait $p; echo \"rc=$?\"); test -s ck && echo ckpt; "
+             "(%s --csv b.csv & p=$!; while [ ! -s b.csv ]; do sleep 0.01; done; sleep 0.2; kill -TERM $p; wait $p; "
+             "echo \"rc2=$?\"); test -e b.csv || echo no-csv",
+             dir, run, run);
+    sh(script);
+    cr_expect(strstr(out, "rc=143") && strstr(out, "ckpt"), "%s", out);
+    cr_expect(strstr(out, "rc2=143") && strstr(out, "no-csv"), "%s", out);
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    sh(script);
+}
+
+Test(cli, unwritable_csv_is_an_error)
+{
+    cr_expect_eq(bome("run coreset --steps 50 --csv /dev/full"), 1, "%s", out);
+    cr_expect(strstr(out, "cannot write /dev/full"), "%s", out);
+    cr_expect_eq(bome("run coreset --checkpoint-every 5"), 2);
+}
+
+/* Numbers are range-checked, never wrapped; a flag of another problem is an
+ * error that names both. */
+Test(cli, strict_arguments)
+{
+    cr_expect_eq(bome("run coreset --T 4294967297"), 2, "%s", out);
+    cr_expect(strstr(out, "--T 4294967297: expected a whole number"), "%s", out);
+    cr_expect_eq(bome("run hyperclean --sizes 4294969296,1,1,1"), 2, "%s", out);
+    cr_expect(strstr(out, "each from 0 to 2147483647"), "%s", out);
+    cr_expect_eq(bome("run hyperclean --sizes 1,2,3"), 2);
+    cr_expect_eq(bome("run hyperclean --sizes 1,2,3,4,5"), 2);
+    cr_expect_eq(bome("run hyperclean --hidden 99999999999"), 2);
+    cr_expect_eq(bome("run coreset --save-v x.csv"), 2);
+    cr_expect(strstr(out, "--save-v is not a setting of coreset"), "%s", out);
+    cr_expect_eq(bome("run hyperclean --start 1"), 2);
+    cr_expect(strstr(out, "--start is not a setting of hyperclean"), "%s", out);
+    cr_expect_eq(bome("run ufo-toy --window -1 --steps 1"), 1, "%s", out);
+    cr_expect_eq(bome("run sinusoid --hidden 0 --steps 1"), 1, "%s", out);
+    cr_expect(strstr(out, "must be whole numbers >= 1"), "%s", out);
 }

@@ -38,8 +38,11 @@
  * unrolls the T inner steps in the graph and takes v's gradient through them;
  * BOME_METHOD_AID_CG differentiates implicitly at theta_T with Hessian-vector
  * products (both second order, built from the same f and g); BOME_METHOD_BSG1
- * is first order. On the paper's non-singleton toy they stop away from the
- * answer that BOME reaches (tests/test_toys.c).
+ * is first order; BOME_METHOD_AID_FP, BOME_METHOD_STOCBIO (implicit, with a
+ * fixed-point or Neumann series in place of CG) and BOME_METHOD_REVERSE
+ * (ITD through the last K inner steps only) are second order too. On the
+ * paper's non-singleton toy they stop away from the answer that BOME
+ * reaches (tests/test_toys.c).
  *
  * Builders are called more than once on one graph (for f, for g at theta,
  * for g at stop_gradient(theta_T), for g at the inner iterate; ITD once per
@@ -139,6 +142,29 @@ typedef enum bome_method {
                            * task, the reweighted exact correction; unbiased */
     BOME_METHOD_EXACT,    /* the exact meta-gradient through the r inner steps
                            * (ITD with theta_0 = v) by reverse Hessian-vector products */
+    BOME_METHOD_AID_FP,   /* implicit differentiation at theta_T as AID-CG, u from
+                           * fp_steps fixed-point iterations u <- u - fp_lr (H u -
+                           * grad_theta f) from u = 0 (fp_lr 0: alpha); with inner
+                           * momentum, of the heavy-ball map's transpose, as the
+                           * released code */
+    BOME_METHOD_REVERSE,  /* truncated back-propagation: T inner steps, v's gradient
+                           * through the last reverse_steps of them only (all T:
+                           * ITD); theta takes theta_T */
+    BOME_METHOD_STOCBIO,  /* stocBiO: implicit differentiation at theta_T, u = eta
+                           * sum_{i<Q} (I - eta H)^i grad_theta f (Q neumann_steps,
+                           * eta neumann_lr); its minibatches come through
+                           * options.refill, called before every step */
+    BOME_METHOD_PENALTY,  /* Mehra & Hamm's penalty, as the released BOME code runs it:
+                           * theta and v descend f + <nu, grad_theta g> + gamma/2
+                           * |grad_theta g|^2 (second order), gamma and nu on a schedule */
+    BOME_METHOD_BVFSM,    /* BVFSM, first order: z on g, then theta and v on f with a log
+                           * barrier at z's value and decaying regularizers */
+    BOME_METHOD_F2SA,     /* F2SA, first order: persistent y on f + lambda g and z on g; v
+                           * on the value-function penalty; lambda grows by f2sa_delta;
+                           * theta reports y */
+    BOME_METHOD_VPBGD,    /* V-PBGD, first order: BOME's step with a penalty gamma rising
+                           * linearly in place of lambda; omega, theta_T's stand-in, is
+                           * warm-started */
     BOME_METHOD_COUNT_    /* not a method: the count when this header was written */
 } bome_method;
 
@@ -164,11 +190,17 @@ typedef enum bome_update {
     BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
 } bome_update;
 
-/* What every method reports of a step (ufo-blo reports its q in lambda). f and g are taken where the method
- * evaluates them (BOME: at (v_k, theta_k); the rivals: at theta_T);
+/* What every method reports of a step. f and g are taken where the method
+ * evaluates them (BOME, V-PBGD: at (v_k, theta_k); ITD, AID-CG, BSG-1 and
+ * the meta-learning methods: at theta_T; penalty, BVFSM: after theta's
+ * steps; F2SA: at y);
  * grad_f_norm is the norm of the method's direction for v where it has no
- * q (kkt then its square); q, lambda, phi and grad_q_norm are BOME's and 0
- * for methods without them. */
+ * q (kkt then its square; penalty adds the last theta step's, the squared
+ * gradient norm its schedule tests); q, lambda, phi and grad_q_norm are
+ * BOME's and 0 for methods without them, except that ufo-blo reports its q
+ * in lambda, the penalty methods their current weight (penalty, V-PBGD:
+ * gamma; F2SA: lambda), V-PBGD its q as BOME does, F2SA g(v, y) - g(v, z)
+ * as q and penalty |grad_theta g| as grad_q_norm. */
 typedef struct bome_step_stats {
     long step;          /* outer steps completed, from 1 */
     double f, g, q;
@@ -177,6 +209,7 @@ typedef struct bome_step_stats {
     double kkt;         /* min over l >= 0 of ||grad f + l grad q||^2 + q */
     long grad_evals;    /* gradients of f or g this step took (methods that count; else 0) */
     long hvp_evals;     /* Hessian-vector products (and mixed products) likewise */
+    long total_grad_evals, total_hvp_evals; /* the same over the run so far */
     double seconds;     /* wall time of this step */
     double total_seconds;
 } bome_step_stats;
@@ -211,10 +244,10 @@ typedef struct bome_options {
     int inner_momentum_keep;/* 1: its buffer carries over from one outer step to
                              * the next, as in the released hyper-cleaning code
                              * (one inner optimizer for the whole run); 0: it
-                             * restarts at every outer step (0; only methods that
-                             * keep an inner loop across steps, BOME and BSG-1,
-                             * honour it; the others restart it, as the
-                             * reference's implementations do) */
+                             * restarts at every outer step (0; only the methods
+                             * whose released code keeps one inner optimizer,
+                             * BOME, BSG-1 and stocBiO, honour it; the others
+                             * restart it, as the reference's implementations do) */
     double lr_outer;        /* step size for v (0.05) */
     double lr_inner;        /* step size for theta (0.05; unused by methods where
                              * theta takes theta_T) */
@@ -304,6 +337,22 @@ int bome_solver_run(bome_solver *s, bome_step_stats *last);
 long bome_solver_steps(const bome_solver *s);
 /* The graph opt built, for inspection (e.g. bome_graph_dot). */
 bome_graph *bome_solver_graph(bome_solver *s);
+
+/*
+ * Checkpoints: the solver's whole state as bytes (the variables, every
+ * optimizer buffer, the inner momentum carried over, the rng, the step
+ * count, the method's own state) with what identifies the run (the method,
+ * the variables' shapes, every setting that changes the trajectory; not
+ * max_steps, tol or threads), versioned and checksummed. opt writes no file:
+ * the caller stores the bytes (the CLI writes them atomically). A solver
+ * loaded from a checkpoint continues bit for bit as the saved one would
+ * have. Load checks everything before it changes anything: another run's,
+ * a corrupt or a truncated checkpoint is BOME_ERR_ARG with a message and
+ * leaves the solver as it was.
+ */
+size_t bome_solver_state_size(const bome_solver *s);
+int bome_solver_save(bome_solver *s, void *buf, size_t size);
+int bome_solver_load(bome_solver *s, const void *buf, size_t size);
 
 /* new + run + free; errors are copied to the problem's message. */
 int bome_solve(bome_problem *p, const bome_options *o, bome_step_stats *last);

@@ -4,20 +4,9 @@
  * is a plan run with no allocation. */
 #include "aid.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* nt input nodes named prefix_<theta>, bound to buf. */
-static void bound_inputs(bome_solver *s, const char *prefix, bome_real **buf, bome_node **out)
-{
-    for (int j = 0; j < s->nt; j++) {
-        const opt_var *v = s->var[s->nv + j];
-        char name[80];
-        snprintf(name, sizeof name, "%s_%s", prefix, v->name);
-        out[j] = bome_input(s->g, name, v->shape);
-        bome_bind(s->g, out[j], buf[j]);
-    }
-}
 
 int opt_aid_build(bome_solver *s, opt_aid *a, const char *method)
 {
@@ -30,11 +19,12 @@ int opt_aid_build(bome_solver *s, opt_aid *a, const char *method)
     a->mixed = opt_zalloc(s, (size_t)nv, sizeof *a->mixed);
     a->p = opt_buffers(s, nv, s->nk);
     a->u = opt_buffers(s, nv, s->nk);
+    a->w = opt_buffers(s, nv, s->nk);
     a->hv = opt_buffers(s, 0, nv);
     if (s->status)
         goto done;
-    bound_inputs(s, "p", a->p, pin);
-    bound_inputs(s, "u", a->u, uin);
+    opt_bound_inputs(s, "p", a->p, pin);
+    opt_bound_inputs(s, "u", a->u, uin);
     if (opt_inner_build(s))
         goto done;
     bome_vars at_T = opt_vars(s, s->inner);
@@ -61,7 +51,8 @@ done:
 
 int opt_aid_begin(bome_solver *s, opt_aid *a, bome_step_stats *r)
 {
-    int rc = opt_inner_loop(s, false);
+    r->grad_evals = s->o.T + 1; /* T inner, f's at theta_T */
+    int rc = opt_inner_loop(s, a->keep_momentum);
     if (!rc)
         rc = opt_run(s, a->plan_grads, r);
     if (rc)
@@ -71,8 +62,69 @@ int opt_aid_begin(bome_solver *s, opt_aid *a, bome_step_stats *r)
     return BOME_OK;
 }
 
+/* One loop for both recursions, so that p, the products' input, lives in
+ * a->p where plan_hp reads it and each iteration is one plan run:
+ *   p = b - lr a;  d = H p + grad_theta f;  a += d;  b = mu p
+ * from a = b = 0, the transposed heavy-ball map (one product: H a and H b
+ * enter only as H (b - lr a)); with mu = 0, d_k = (I - lr H)^k grad_theta f
+ * and a the Neumann sum. The states: a in a->u and b in a->w, finished in
+ * place as u = lr a - b; released: a in a->w and u summing the d_k. */
+static int series(bome_solver *s, opt_aid *a, bome_step_stats *r, int iters, double lr, double mu, bool released)
+{
+    int nv = s->nv, nt = s->nt;
+    bome_real **A = released ? a->w : a->u, **B = released ? NULL : a->w;
+    for (int j = 0; j < nt; j++) {
+        size_t n = s->var[nv + j]->size * sizeof(bome_real);
+        memset(a->u[j], 0, n);
+        memset(a->w[j], 0, n);
+        memset(a->p[j], 0, n);
+    }
+    for (int k = 0; k < iters; k++) {
+        if (k > 0) { /* at k = 0, p = 0 and so is H p */
+            for (int j = 0; j < nt; j++)
+                for (size_t i = 0; i < s->var[nv + j]->size; i++)
+                    a->p[j][i] = (B ? B[j][i] : 0.0) - lr * A[j][i];
+            r->hvp_evals++;
+            int rc = bome_plan_run(a->plan_hp);
+            if (rc)
+                return opt_fail(s, rc, "step %ld, series term %d: %s", r->step, k + 1, bome_graph_errmsg(s->g));
+        }
+        double dd = 0, wu = k == 0 ? 0.0 : k == iters - 1 ? 1.0 + lr : 1.0; /* released: d_k's weight in u */
+        for (int j = 0; j < nt; j++) {
+            const bome_real *gf = bome_data(a->gf_theta[j]), *hp = bome_data(a->hp[j]);
+            for (size_t i = 0; i < s->var[nv + j]->size; i++) {
+                double d = (k ? hp[i] : 0.0) + gf[i];
+                dd += d * d;
+                A[j][i] += d;
+                if (B)
+                    B[j][i] = mu * a->p[j][i];
+                else
+                    a->u[j][i] += wu * d;
+            }
+        }
+        if (!isfinite(dd))
+            return opt_stop_nonfinite(s, r, "a series term's |d|^2", dd);
+    }
+    for (int j = 0; !released && j < nt; j++)
+        for (size_t i = 0; i < s->var[nv + j]->size; i++)
+            a->u[j][i] = lr * a->u[j][i] - a->w[j][i];
+    return BOME_OK;
+}
+
+int opt_aid_series_step(bome_solver *s, opt_aid *a, bome_step_stats *r, int iters, double lr, double mu,
+                        bool released)
+{
+    int rc = opt_aid_begin(s, a, r);
+    if (!rc)
+        rc = series(s, a, r, iters, lr, mu, released);
+    if (!rc)
+        rc = opt_aid_finish(s, a, r);
+    return rc;
+}
+
 int opt_aid_finish(bome_solver *s, opt_aid *a, bome_step_stats *r)
 {
+    r->hvp_evals++;
     int rc = opt_run(s, a->plan_mixed, r);
     if (rc)
         return rc;
@@ -92,5 +144,6 @@ void opt_aid_free(bome_solver *s, opt_aid *a)
     opt_zfree(s, a->mixed);
     opt_free_buffers(s, a->p, s->nt);
     opt_free_buffers(s, a->u, s->nt);
+    opt_free_buffers(s, a->w, s->nt);
     opt_free_buffers(s, a->hv, s->nv);
 }

@@ -17,41 +17,23 @@ typedef struct state {
 static int build(bome_solver *s, void *st)
 {
     state *d = st;
-    int nt = s->nt, nv = s->nv;
-    d->gf = opt_zalloc(s, (size_t)nv, sizeof *d->gf);
-    d->hv = opt_buffers(s, 0, nv);
+    d->gf = opt_zalloc(s, (size_t)s->nv, sizeof *d->gf);
+    d->hv = opt_buffers(s, 0, s->nv);
     if (s->status)
         return s->status;
-    memcpy(s->inner, s->x + nv, (size_t)nt * sizeof *s->inner); /* theta_0 = theta_k */
-    /* or v, meta-learning's start, differentiated too: through a node of its
-     * own, so that the first step's gradient in theta is not also in v */
-    for (int j = 0; j < nt; j++)
-        if (opt_inner_start(s, j) >= 0)
-            s->inner[j] = bome_add_scalar(s->g, s->x[opt_inner_start(s, j)], 0.0);
-    if (opt_unroll(s, s->inner, s->o.T, "g(v, theta_t) in the unrolled loop"))
-        return s->status;
-    bome_vars at_T = opt_vars(s, s->inner);
-    s->f = opt_build(s, "f(v, theta_T)", s->p->f, &at_T);
-    s->gk = opt_build(s, "g(v, theta_T)", s->p->g, &at_T);
-    if (s->gk)
-        bome_grad(s->g, s->f, nv, s->x, d->gf); /* total: through every unrolled step */
-    if (opt_check_graph(s, "the ITD graph"))
-        return s->status;
-    d->plan = opt_plan_f_gk(s, d->gf, (size_t)nv, s->inner, (size_t)nt);
+    opt_unroll_start(s, s->inner);
+    d->plan = opt_unrolled_build(s, s->inner, NULL, s->o.T, d->gf, "the ITD graph");
     return s->status;
 }
 
 static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
     state *d = st;
-    int rc = opt_run(s, d->plan, r);
-    if (rc)
-        return rc;
-    r->f = bome_value(s->f);
-    r->g = bome_value(s->gk);
-    for (int k = 0; k < s->nv; k++)
-        memcpy(d->hv[k], bome_data(d->gf[k]), s->var[k]->size * sizeof(bome_real));
-    return opt_hyper_step(s, r, d->hv);
+    /* T gradients forward, and back through each step a Hessian-vector product */
+    r->grad_evals = s->o.T + 1;
+    r->hvp_evals = s->o.T;
+    int rc = opt_unrolled_run(s, d->plan, d->gf, d->hv, r);
+    return rc ? rc : opt_hyper_step(s, r, d->hv);
 }
 
 static void release(bome_solver *s, void *st)

@@ -26,16 +26,18 @@ typedef struct state {
     opt_meta meta;
     bome_real **fo; /* nv: g_FO of the task */
     bome_rng coin;  /* its own stream, so the tasks drawn match fo-blo's and exact's */
-    double q;       /* the current probability */
-    double d2, v2;  /* EMAs of |g_FO - g|^2 and |g|^2 */
-    long samples;   /* exact-branch samples seen */
+    struct {
+        double q;       /* the current probability */
+        double d2, v2;  /* EMAs of |g_FO - g|^2 and |g|^2 */
+        long samples;   /* exact-branch samples seen */
+    } a;                /* carried from step to step (and in checkpoints) */
 } state;
 
 /* The adaptive q from the EMAs (see the top of the file). */
 static double adapt_q(const state *d, int r)
 {
-    double c = 1 - pow(0.99, (double)d->samples);
-    double D2 = d->d2 / c, V2 = d->v2 / c, cdet = r + 1, crnd = r;
+    double c = 1 - pow(0.99, (double)d->a.samples);
+    double D2 = d->a.d2 / c, V2 = d->a.v2 / c, cdet = r + 1, crnd = r;
     if (D2 >= 0.5 * crnd * V2 / (cdet + crnd) || V2 <= D2)
         return 1.0;
     double a = (V2 - D2) * crnd, b = -D2 * crnd, k = -2 * D2 * cdet;
@@ -48,8 +50,10 @@ static int build(bome_solver *s, void *st)
     state *d = st;
     d->fo = opt_buffers(s, 0, s->nv);
     bome_rng_seed(&d->coin, s->o.seed ^ 0x9e3779b97f4a7c15u);
-    d->q = opt_param(s, Q);
-    if (opt_param(s, ADAPTIVE) && !(d->q > 0))
+    d->a.q = opt_param(s, Q);
+    opt_persist(s, "ufo-blo's coin", &d->coin, sizeof d->coin);
+    opt_persist(s, "ufo-blo's q and EMAs", &d->a, sizeof d->a);
+    if (opt_param(s, ADAPTIVE) && !(d->a.q > 0))
         return opt_fail(s, BOME_ERR_ARG, "options: ufo_adaptive needs ufo_q > 0 to start from");
     return opt_meta_build(s, &d->meta, opt_param(s, Q) > 0);
 }
@@ -57,7 +61,7 @@ static int build(bome_solver *s, void *st)
 static int estimate(bome_solver *s, opt_meta *m, void *st, bome_step_stats *r)
 {
     state *d = st;
-    double q = d->q;
+    double q = d->a.q;
     r->lambda = q; /* the step's statistics carry q where BOME's carry lambda */
     opt_meta_first_order(s, m, d->fo);
     bool exact = bome_rng_uniform(&d->coin) < q;
@@ -79,10 +83,10 @@ static int estimate(bome_solver *s, opt_meta *m, void *st, bome_step_stats *r)
             m->est[i][k] = d->fo[i][k] + diff / q;
         }
     if (opt_param(s, ADAPTIVE)) {
-        d->d2 = 0.99 * d->d2 + 0.01 * dd;
-        d->v2 = 0.99 * d->v2 + 0.01 * gg;
-        d->samples++;
-        d->q = adapt_q(d, s->o.T);
+        d->a.d2 = 0.99 * d->a.d2 + 0.01 * dd;
+        d->a.v2 = 0.99 * d->a.v2 + 0.01 * gg;
+        d->a.samples++;
+        d->a.q = adapt_q(d, s->o.T);
     }
     return BOME_OK;
 }
