@@ -99,6 +99,45 @@ int ad_plan_run_tiled(bome_plan *p);
 int ad_row_count(const bome_node *n);
 /* matmul's tile function: tile.c counts products to decide if tiling pays. */
 int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs);
+/* Products narrower than this stream their data; wider ones are bound by
+ * arithmetic. tile.c tiles only stages whose products are this narrow on the
+ * narrow side (a row product's output columns, a reduction's output rows),
+ * and those products run on the kernels below. */
+enum { AD_NARROW_MAX = 64 };
+/* Whether matmul node n's tiled rows run on the kernels below rather than
+ * CBLAS: a product as narrow as the kernel set in use takes. */
+bool ad_matmul_fused(const bome_node *n);
+
+/*
+ * Small GEMM kernels of the engine's own (gemm.c), row-major, for narrow
+ * products over a block of rows; chosen at run time by what the CPU has
+ * (ad_kernel_get), CBLAS when it has none of them.
+ *   ad_gemm_nt  C (m x N) = A (m x K) B^T, B N x K; next as for ad_gemm_tn
+ *   ad_gemm_nn  C (m x N) = A (m x K) B, B K x N
+ *   ad_gemm_tn  C (M x N) = A^T B, A m x M, B m x N; added to C unless first;
+ *               next: next_rows rows (stride ldb) that the caller reads next,
+ *               which the kernel prefetches while it computes (NULL, 0: none)
+ * The sums run in another order than BLAS's: results agree to rounding.
+ */
+enum { AD_KERNEL_BLAS = 0, AD_KERNEL_AVX2, AD_KERNEL_AVX512 };
+/* The kernel set in use: the best the CPU has unless ad_kernel_set forced
+ * one; AD_KERNEL_BLAS: none of ad's kernels (CBLAS products, libm's exp). */
+int ad_kernel_get(void);
+/* The widest product (output columns of a row product, output rows of a
+ * reduction) the set in use takes; wider ones go to CBLAS. 0 for BLAS. */
+int ad_kernel_width(void);
+/* For tests and benchmarks: force set k (false if the CPU lacks it), or -1
+ * for the automatic choice. Process-wide: not while a plan runs. */
+bool ad_kernel_set(int k);
+const char *ad_kernel_name(int k);
+void ad_gemm_nt(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
+                const double *next, int next_rows);
+void ad_gemm_nn(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc);
+void ad_gemm_tn(int m, int M, int N, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
+                bool first, const double *next, int next_rows);
+/* x[i] = exp(x[i]) for i < n, vectorized with the same kernel set
+ * (vexp.c); libm's exp under AD_KERNEL_BLAS. Within about 1 ulp of libm. */
+void ad_exp_inplace(double *x, size_t n);
 
 /* Memory: everything comes from the graph's arena, 64-byte aligned. */
 void *ad_alloc(bome_graph *g, size_t bytes);

@@ -125,13 +125,43 @@ bome_node *bome_log_softmax(bome_graph *g, bome_node *x) { return rowwise(g, &op
 
 /* ---- cross-entropy -------------------------------------------------------------- */
 
+/* Rows go through the exponentials a chunk at a time, about this many
+ * elements (8 KiB: in L1 between the passes), so that one vectorized exp
+ * (ad_exp_inplace) runs over many rows' worth of ten or so logits. */
+enum { CE_CHUNK = 1024 };
+
 static void ce_rows(const bome_node *n, int r0, int r1)
 {
     const bome_node *x = n->src[0], *l = n->src[1];
     int C = x->shape.cols;
-    for (int i = r0; i < r1; i++) {
-        const bome_real *xi = x->data + (size_t)i * C;
-        n->data[i] = row_lse(xi, C) - xi[l->labels[i]];
+    if (C > CE_CHUNK) { /* rows too long for the chunk: libm's exp in row_lse */
+        for (int i = r0; i < r1; i++) {
+            const bome_real *xi = x->data + (size_t)i * C;
+            n->data[i] = row_lse(xi, C) - xi[l->labels[i]];
+        }
+        return;
+    }
+    bome_real e[CE_CHUNK], m[CE_CHUNK];
+    int rows = CE_CHUNK / C;
+    for (int c0 = r0, c1; c0 < r1; c0 = c1) {
+        c1 = r1 - c0 > rows ? c0 + rows : r1;
+        for (int i = c0; i < c1; i++) { /* x - max, as row_lse */
+            const bome_real *xi = x->data + (size_t)i * C;
+            bome_real *ei = e + (size_t)(i - c0) * C;
+            m[i - c0] = row_max(xi, C);
+            for (int j = 0; j < C; j++)
+                ei[j] = xi[j] - m[i - c0];
+        }
+        ad_exp_inplace(e, (size_t)(c1 - c0) * C);
+        for (int i = c0; i < c1; i++) {
+            const bome_real *xi = x->data + (size_t)i * C, *ei = e + (size_t)(i - c0) * C;
+            bome_real mi = m[i - c0], s = 0;
+            for (int j = 0; j < C; j++)
+                s += ei[j];
+            /* all -inf stays -inf, +inf stays +inf: row_lse's rule */
+            bome_real lse = isinf(mi) ? mi : mi + log(s);
+            n->data[i] = lse - xi[l->labels[i]];
+        }
     }
 }
 
@@ -141,19 +171,27 @@ static void ce_rows(const bome_node *n, int r0, int r1)
 static void ce_bwd_rows(const bome_node *n, int r0, int r1)
 {
     const bome_node *x = n->src[0], *l = n->src[1], *dy = n->src[2];
-    int C = x->shape.cols;
-    for (int i = r0; i < r1; i++) {
-        const bome_real *xi = x->data + (size_t)i * C;
-        bome_real *oi = n->data + (size_t)i * C;
-        bome_real m = row_max(xi, C), s = 0, w = dy->data[dy->size == 1 ? 0 : i];
-        for (int j = 0; j < C; j++) {
-            oi[j] = exp(xi[j] - m);
-            s += oi[j];
+    int C = x->shape.cols, rows = CE_CHUNK / C > 1 ? CE_CHUNK / C : 1;
+    for (int c0 = r0, c1; c0 < r1; c0 = c1) {
+        c1 = r1 - c0 > rows ? c0 + rows : r1;
+        for (int i = c0; i < c1; i++) { /* x - max into out */
+            const bome_real *xi = x->data + (size_t)i * C;
+            bome_real *oi = n->data + (size_t)i * C;
+            bome_real m = row_max(xi, C);
+            for (int j = 0; j < C; j++)
+                oi[j] = xi[j] - m;
         }
-        bome_real scale = w / s;
-        for (int j = 0; j < C; j++)
-            oi[j] *= scale;
-        oi[l->labels[i]] -= w;
+        ad_exp_inplace(n->data + (size_t)c0 * C, (size_t)(c1 - c0) * C);
+        for (int i = c0; i < c1; i++) {
+            bome_real *oi = n->data + (size_t)i * C;
+            bome_real s = 0, w = dy->data[dy->size == 1 ? 0 : i];
+            for (int j = 0; j < C; j++)
+                s += oi[j];
+            bome_real scale = w / s;
+            for (int j = 0; j < C; j++)
+                oi[j] *= scale;
+            oi[l->labels[i]] -= w;
+        }
     }
 }
 

@@ -50,11 +50,34 @@ int ad_matmul_tile(const bome_node *n, int R, unsigned *row_srcs)
     return !n->ip[1] && b->shape.rank == 2 && b->shape.rows == R ? TILE_REDUCE : 0;
 }
 
+bool ad_matmul_fused(const bome_node *n)
+{
+    return (n->ip[0] ? n->shape.rows : n->shape.cols) <= ad_kernel_width();
+}
+
 static int matmul_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first, bome_real *acc)
 {
     (void)g;
     const bome_node *a = n->src[0], *b = n->src[1];
     int lda = a->shape.cols, ldb = b->shape.cols, N = n->shape.cols;
+    if (ad_matmul_fused(n)) { /* ad's kernels: the block's rows straight into registers */
+        const bome_real *ar = a->data + (size_t)r0 * lda;
+        /* The stage's next block reads the data rows after these: the kernels
+         * prefetch them while they compute (a node's rows are not computed
+         * yet, so only a data matrix's). */
+        const bome_node *x = n->ip[0] ? b : a;
+        int next = x->kind == NODE_INPUT ? x->shape.rows - r1 : 0;
+        next = next < r1 - r0 ? next : r1 - r0;
+        const bome_real *after = next > 0 ? x->data + (size_t)r1 * x->shape.cols : NULL;
+        if (n->ip[0])
+            ad_gemm_tn(r1 - r0, n->shape.rows, N, ar, lda, b->data + (size_t)r0 * ldb, ldb, acc, N, first, after,
+                       next > 0 ? next : 0);
+        else if (n->ip[1])
+            ad_gemm_nt(r1 - r0, N, lda, ar, lda, b->data, ldb, n->data + (size_t)r0 * N, N, after, next > 0 ? next : 0);
+        else
+            ad_gemm_nn(r1 - r0, N, lda, ar, lda, b->data, ldb, n->data + (size_t)r0 * N, N);
+        return BOME_OK;
+    }
     if (!n->ip[0]) {
         cblas_dgemm(CblasRowMajor, CblasNoTrans, n->ip[1] ? CblasTrans : CblasNoTrans, r1 - r0, N,
                     a->shape.cols, 1.0, a->data + (size_t)r0 * lda, lda, b->data, ldb, 0.0,

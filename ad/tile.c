@@ -29,10 +29,6 @@ extern void openblas_set_num_threads(int) __attribute__((weak));
 
 enum { ROLE_PRE = 0, ROLE_ROW, ROLE_REDUCE, ROLE_VIEW, ROLE_POST };
 
-/* Products narrower than this stream their data; wider ones are bound by
- * arithmetic. */
-enum { TILE_MAX_WIDTH = 64 };
-
 void bome_graph_set_tiling(bome_graph *g, int min_rows, int block_rows)
 {
     if (!g)
@@ -164,7 +160,7 @@ int ad_plan_tile(bome_plan *p)
      * With a wide one (a hidden layer of hundreds of units) the products are
      * compute-bound: blocks gain nothing and cost BLAS its threading, as
      * measured for a 784-300-10 network (bench/RESULTS.md). */
-    if (n_products == 0 || widest > TILE_MAX_WIDTH) {
+    if (n_products == 0 || widest > AD_NARROW_MAX) {
         ad_raw_free(g, role, top);
         return BOME_OK;
     }

@@ -12,7 +12,11 @@
  *               matrix dgemms (the CBLAS calls of untiled plans), the same
  *               split into 64-row panels, and the rows in blocks of 64 with
  *               logits, softmax and dW fused per block (the calls of the
- *               engine's row-tiled plans); the one with opt's calls is marked.
+ *               engine's row-tiled plans before ad's own kernels); the one with
+ *               opt's former calls is marked. opt also runs a second time with
+ *               its products sent to CBLAS (the engine before its kernels), and
+ *               a floor side reads what the step must read (11 passes over
+ *               X_train, one over X_val) in the same rotation.
  *   rivals      the same hyper-cleaning step by BOME, ITD, AID-CG and BSG-1, each
  *               through bome_solver_step as the CLI runs it: medians, ratios.
  *   bandwidth   streaming read bandwidth (sum of a 1 GiB double array) and the
@@ -46,7 +50,9 @@ static void usage(FILE *out)
             "              opt vs hand-written C: whole-matrix dgemms (opt's calls when its plans\n"
             "              run untiled), the same in 64-row panels, and blocks of 64 rows with\n"
             "              logits, softmax and dW fused (opt's calls when its plans run\n"
-            "              row-tiled); checks first that all sides agree after 3 steps\n"
+            "              row-tiled, before ad's own kernels); opt again with CBLAS products;\n"
+            "              a floor side that streams the step's 11 reads of X in the rotation;\n"
+            "              checks first that all sides agree after 3 steps\n"
             "  rivals      the same hyper-cleaning step by BOME, ITD, AID-CG and BSG-1, each\n"
             "              through bome_solver_step with the CLI's inner momentum 0.9:\n"
             "              medians and ratios to BOME\n"

@@ -16,6 +16,9 @@ extern int openblas_get_num_threads(void) __attribute__((weak));
 extern void openblas_set_num_threads(int) __attribute__((weak));
 
 double bench_now(void);
+/* CPU seconds of the whole process (all its threads): what a step costs when
+ * it runs, without the time other processes had the cores */
+double bench_cpu_now(void);
 /* exits with a message when out of memory: a benchmark has no way back */
 void *bench_xcalloc(size_t n, size_t size);
 uint64_t bench_lcg_next(uint64_t *s);

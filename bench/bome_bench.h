@@ -92,6 +92,8 @@ bool bench_case_coreset(const options *o);
 
 /* bome_floors.c */
 void bench_case_bandwidth(const options *o, bw_result *res);
+/* One streaming read of x (n doubles) split over threads; the sum. */
+double bench_stream_read(const double *x, size_t n, int threads);
 
 /* bome_hyperclean.c (bw: the floors, when measured) */
 bool bench_case_hyperclean(const options *o, const bw_result *bw);

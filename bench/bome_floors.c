@@ -37,26 +37,34 @@ static void *bw_sum(void *arg)
     return NULL;
 }
 
+double bench_stream_read(const double *x, size_t n, int threads)
+{
+    bw_job job[MAX_THREADS];
+    pthread_t tid[MAX_THREADS];
+    threads = threads < 1 ? 1 : (threads > MAX_THREADS ? MAX_THREADS : threads);
+    for (int k = 0; k < threads; k++) {
+        size_t a = n * (size_t)k / (size_t)threads, b = n * (size_t)(k + 1) / (size_t)threads;
+        job[k] = (bw_job){x + a, b - a, 0};
+        if (k)
+            pthread_create(&tid[k], NULL, bw_sum, &job[k]);
+    }
+    bw_sum(&job[0]);
+    double sum = job[0].sum;
+    for (int k = 1; k < threads; k++) {
+        pthread_join(tid[k], NULL);
+        sum += job[k].sum;
+    }
+    return sum;
+}
+
 /* Median bytes per second of summing n doubles with t threads. */
 static double bandwidth(const double *x, size_t n, int threads, int reps, double *sink)
 {
     double *ts = bench_xcalloc((size_t)reps, sizeof *ts);
     for (int r = 0; r < reps; r++) {
-        bw_job job[MAX_THREADS];
-        pthread_t tid[MAX_THREADS];
         double t0 = bench_now();
-        for (int k = 0; k < threads; k++) {
-            size_t a = n * (size_t)k / (size_t)threads, b = n * (size_t)(k + 1) / (size_t)threads;
-            job[k] = (bw_job){x + a, b - a, 0};
-            if (k)
-                pthread_create(&tid[k], NULL, bw_sum, &job[k]);
-        }
-        bw_sum(&job[0]);
-        for (int k = 1; k < threads; k++)
-            pthread_join(tid[k], NULL);
+        *sink += bench_stream_read(x, n, threads);
         ts[r] = bench_now() - t0;
-        for (int k = 0; k < threads; k++)
-            *sink += job[k].sum;
     }
     double bps = (double)n * sizeof(double) / bench_median(ts, reps);
     free(ts);

@@ -8,7 +8,8 @@
 
 #include "bench_util.h"
 #include "bome_bench.h"
-/* ad/: only for --nodes, which times the nodes of opt's plans one by one */
+/* ad/: for --nodes, which times the nodes of opt's plans one by one, and for
+ * ad_kernel_set, which sends the tiled stage's products to CBLAS for a side */
 #include "internal.h"
 #include "hc_model.h" /* problems/: the product's hyper-cleaning logits and L2 */
 
@@ -177,8 +178,39 @@ static void print_nodes(const char *what, bome_plan *p, const double *t, int run
     printf("    (%d nodes under 0.05 ms each: %.3f ms together)\n", ns, 1e3 * small / runs);
 }
 
-/* Times the plans as they run (bome_plan_run, tiled or not), then each node's
- * whole-matrix forward one by one: where the work is, untiled. */
+/* Adds the time of each node of one run of p to t: pre and post nodes whole,
+ * a row-tiled stage block by block on one thread as ad/tile.c runs it. */
+static void time_nodes(bome_graph *g, bome_plan *p, double *t)
+{
+    size_t pre = p->rows ? p->n_pre : p->n_run;
+    for (size_t i = 0; i < p->n_run; i++) {
+        if (i == pre) { /* the stage */
+            size_t end = pre + p->n_stage;
+            for (size_t k = pre; k < end; k++)
+                if (p->run[k]->op->view)
+                    p->run[k]->op->forward(g, p->run[k]);
+            for (int b0 = 0, b1; b0 < p->rows; b0 = b1) {
+                b1 = p->rows - b0 > g->tile_block_rows ? b0 + g->tile_block_rows : p->rows;
+                for (size_t k = pre; k < end; k++) {
+                    bome_node *n = p->run[k];
+                    if (n->op->view)
+                        continue;
+                    double t0 = bench_now();
+                    n->op->rows(g, n, b0, b1, b0 == 0, n->data);
+                    t[k] += bench_now() - t0;
+                }
+            }
+            i = end - 1;
+            continue;
+        }
+        double t0 = bench_now();
+        p->run[i]->op->forward(g, p->run[i]);
+        t[i] += bench_now() - t0;
+    }
+}
+
+/* Times the plans as they run (bome_plan_run), then node by node: where the
+ * work is. */
 static void profile_opt(const hc_data *D, int reps)
 {
     mirror r;
@@ -200,16 +232,8 @@ static void profile_opt(const hc_data *D, int reps)
     double *ti = bench_xcalloc(pi->n_run, sizeof *ti), *to = bench_xcalloc(po->n_run, sizeof *to);
     for (int k = 0; k < reps; k++) {
         for (int t = 0; t < HC_T; t++)
-            for (size_t i = 0; i < pi->n_run; i++) {
-                double t0 = bench_now();
-                pi->run[i]->op->forward(r.g, pi->run[i]);
-                ti[i] += bench_now() - t0;
-            }
-        for (size_t i = 0; i < po->n_run; i++) {
-            double t0 = bench_now();
-            po->run[i]->op->forward(r.g, po->run[i]);
-            to[i] += bench_now() - t0;
-        }
+            time_nodes(r.g, pi, ti);
+        time_nodes(r.g, po, to);
     }
     double sum_i = 0, sum_o = 0, mm = 0;
     for (size_t i = 0; i < pi->n_run; i++) {
@@ -226,7 +250,8 @@ static void profile_opt(const hc_data *D, int reps)
            1e3 * run_i / reps / HC_T, HC_T, 1e3 * run_o / reps, 1e3 * (run_i + run_o) / reps);
     printf("    row-tiled: inner over %d rows, outer over %d rows (0: whole-matrix ops)\n",
            bome_plan_tiled_rows(pi), bome_plan_tiled_rows(po));
-    printf("  node by node, each node's whole-matrix forward: inner %.1f ms x %d, outer %.1f ms: %.1f ms per step\n",
+    printf("  node by node as the plans run them (a row-tiled stage block by block, one thread; other nodes\n"
+           "  whole): inner %.1f ms x %d, outer %.1f ms: %.1f ms per step\n",
            1e3 * sum_i / reps / HC_T, HC_T, 1e3 * sum_o / reps, 1e3 * (sum_i + sum_o) / reps);
     print_nodes("inner plan (% counts all T runs)", pi, ti, reps * HC_T, sum_i + sum_o);
     print_nodes("outer plan", po, to, reps, sum_i + sum_o);
@@ -235,6 +260,35 @@ static void profile_opt(const hc_data *D, int reps)
     free(ti);
     free(to);
     mirror_free(&r);
+}
+
+/* A side's name without "hand: " */
+static const char *short_name(const char *name) { return strncmp(name, "hand: ", 6) ? name : name + 6; }
+
+enum { OPT = 0, OPT_BLAS, FLOOR, WHOLE, PANELS, BLOCKED, BLOCKED_1, MAX_SIDES };
+
+/* One repetition of side i of bench_case_hyperclean: an outer step of the
+ * two opt sides (ad's kernels, then CBLAS products) or of a hand-written one;
+ * for FLOOR, what a step must read at the least, read and summed as fast as
+ * the machine streams: X_train HC_T + 1 times and X_val once, on the step's
+ * threads, its time taken in the same rotation as the steps. */
+static bool side_step(int i, opt_side *os, hand *hs, const hc_data *D, int threads, double *sink)
+{
+    if (i == FLOOR) {
+        for (int k = 0; k < HC_T + 1; k++)
+            *sink += bench_stream_read(D->x, (size_t)D->n * D->d, threads);
+        *sink += bench_stream_read(D->xv, (size_t)D->nv * D->d, threads);
+        return true;
+    }
+    if (i > OPT_BLAS) {
+        bench_hand_step(&hs[i]);
+        return true;
+    }
+    if (i == OPT_BLAS)
+        ad_kernel_set(AD_KERNEL_BLAS);
+    bool ok = bench_opt_side_step(&os[i]);
+    ad_kernel_set(-1);
+    return ok;
 }
 
 bool bench_case_hyperclean(const options *o, const bw_result *bw)
@@ -268,104 +322,135 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
         }
         mirror_free(&mr);
     }
-    enum { MAX_SIDES = 5 };
-    char names[MAX_SIDES][48] = {"opt (bome_solver_step)", "hand: whole matrix"};
-    snprintf(names[2], sizeof names[2], "hand: %d-row panels", bench_block);
-    snprintf(names[3], sizeof names[3], "hand: blocked %d", bench_block);
-    snprintf(names[4], sizeof names[4], "hand: blocked %d, 1 row thread", bench_block);
-    int ns = threads > 1 ? 5 : 4;
-    /* the side with opt's BLAS calls (the engine tiles in blocks of 64 rows by default) */
-    int same = tiled_in ? (bench_block == 64 ? 3 : -1) : 1;
-    int reads[MAX_SIDES] = {(tiled_in ? HC_T : 2 * HC_T) + (tiled_out ? 1 : 3), 2 * HC_T + 3, 2 * HC_T + 3,
-                            HC_T + 1, HC_T + 1};
-    opt_side os;
-    hand hs[MAX_SIDES]; /* [0] unused: opt */
-    double *t[MAX_SIDES] = {NULL};
-    if (!bench_opt_side_new(&os, &D, BOME_METHOD_BOME, 0.0)) {
-        bench_opt_side_free(&os);
+    /* The sides: opt as built (its row-tiled stage's narrow products on ad's
+     * own kernels, ad/gemm.c), opt with those products sent to CBLAS (the
+     * engine before the kernels: ad_kernel_set, process-wide, switched around
+     * its steps), the memory floor measured in the rotation (side_step), and
+     * the hand-written variants. */
+    char names[MAX_SIDES][48] = {"opt (bome_solver_step)", "opt, CBLAS products", "floor: streaming reads",
+                                 "hand: whole matrix"};
+    snprintf(names[PANELS], sizeof names[0], "hand: %d-row panels", bench_block);
+    snprintf(names[BLOCKED], sizeof names[0], "hand: blocked %d", bench_block);
+    snprintf(names[BLOCKED_1], sizeof names[0], "hand: blocked %d, 1 row thread", bench_block);
+    int ns = threads > 1 ? MAX_SIDES : BLOCKED_1, kernels = ad_kernel_get();
+    /* the hand side with opt's BLAS calls when its products go to CBLAS (the
+     * engine tiles in blocks of 64 rows by default) */
+    int same = tiled_in ? (bench_block == 64 ? BLOCKED : -1) : WHOLE;
+    int opt_reads = (tiled_in ? HC_T : 2 * HC_T) + (tiled_out ? 1 : 3);
+    int reads[MAX_SIDES] = {opt_reads, opt_reads, HC_T + 1, 2 * HC_T + 3, 2 * HC_T + 3, HC_T + 1, HC_T + 1};
+    double sink = 0;
+    opt_side os[2]; /* OPT, OPT_BLAS */
+    hand hs[MAX_SIDES]; /* from WHOLE on */
+    double *t[MAX_SIDES] = {NULL}, *tc[MAX_SIDES] = {NULL}; /* wall, process CPU */
+    bool made = bench_opt_side_new(&os[OPT], &D, BOME_METHOD_BOME, 0.0);
+    made = bench_opt_side_new(&os[OPT_BLAS], &D, BOME_METHOD_BOME, 0.0) && made;
+    if (!made) {
+        bench_opt_side_free(&os[OPT]);
+        bench_opt_side_free(&os[OPT_BLAS]);
         bench_hc_unload(&D);
         return false;
     }
-    bench_hand_new(&hs[1], &D, HAND_WHOLE, 1);
-    bench_hand_new(&hs[2], &D, HAND_PANELS, threads);
-    bench_hand_new(&hs[3], &D, HAND_BLOCKED, threads);
-    if (ns > 4)
-        bench_hand_new(&hs[4], &D, HAND_BLOCKED, 1);
-    for (int i = 0; i < ns; i++)
+    bench_hand_new(&hs[WHOLE], &D, HAND_WHOLE, 1);
+    bench_hand_new(&hs[PANELS], &D, HAND_PANELS, threads);
+    bench_hand_new(&hs[BLOCKED], &D, HAND_BLOCKED, threads);
+    if (ns > BLOCKED_1)
+        bench_hand_new(&hs[BLOCKED_1], &D, HAND_BLOCKED, 1);
+    for (int i = 0; i < ns; i++) {
         t[i] = bench_xcalloc((size_t)reps, sizeof(double));
+        tc[i] = bench_xcalloc((size_t)reps, sizeof(double));
+    }
     printf("  opt's plans: inner %s, outer %s\n",
            tiled_in ? "row-tiled (blocks of rows through logits, CE backward and dW)" : "whole-matrix ops",
            tiled_out ? "row-tiled" : "whole-matrix ops");
+    printf("  ad's kernels for the stage's narrow products: %s%s\n", ad_kernel_name(kernels),
+           kernels == AD_KERNEL_BLAS ? " (none on this CPU: both opt sides make the same CBLAS calls)" : "");
 
     /* Agreement: 3 outer steps from the same start. */
     bool ok = true;
     for (int s = 0; s < 3 && ok; s++) {
-        ok = bench_opt_side_step(&os);
-        for (int i = 1; i < ns; i++)
-            bench_hand_step(&hs[i]);
+        for (int i = 0; i < ns && ok; i++)
+            ok = side_step(i, os, hs, &D, threads, &sink);
     }
     if (!ok)
         goto out_t;
-    const hand *hw = &hs[1];
+    const hand *hw = &hs[WHOLE];
     size_t kd = (size_t)D.k * D.d;
-    double dv = bench_rel_diff(os.v, hw->v, (size_t)D.n), dW = bench_rel_diff(os.model.theta[0], hw->W, kd),
-           db = bench_rel_diff(os.model.theta[1], hw->b, (size_t)D.k);
-    double dl = fabs(os.st.lambda - hw->lambda) / fmax(fabs(hw->lambda), 1e-300);
-    bool agree = max3(dv, dW, db) <= 1e-9;
     printf("  check after 3 outer steps from the same start (rel. diff, max |a - b| / max |b|, need <= 1e-9):\n");
-    printf("    %-34s v %.1e  W %.1e  b %.1e  (lambda %.1e; f %.6f, q %.3e, lambda %.4g)  %s\n", "opt vs hand whole",
-           dv, dW, db, dl, os.st.f, os.st.q, os.st.lambda, agree ? "ok" : "DIFFER");
-    for (int i = 2; i < ns; i++) {
-        double bv = bench_rel_diff(hs[i].v, hw->v, (size_t)D.n), bW = bench_rel_diff(hs[i].W, hw->W, kd),
-               bb = bench_rel_diff(hs[i].b, hw->b, (size_t)D.k);
-        bool ag = max3(bv, bW, bb) <= 1e-9;
+    bool agree = true;
+    for (int i = 0; i < ns; i++) {
+        if (i == WHOLE || i == FLOOR)
+            continue;
+        const double *v = i < WHOLE ? os[i].v : hs[i].v, *W = i < WHOLE ? os[i].model.theta[0] : hs[i].W,
+                     *b = i < WHOLE ? os[i].model.theta[1] : hs[i].b;
+        double dv = bench_rel_diff(v, hw->v, (size_t)D.n), dW = bench_rel_diff(W, hw->W, kd),
+               db = bench_rel_diff(b, hw->b, (size_t)D.k);
+        bool ag = max3(dv, dW, db) <= 1e-9;
         char what[64];
-        snprintf(what, sizeof what, "%s vs whole", names[i] + 6);
-        printf("    %-34s v %.1e  W %.1e  b %.1e  %s\n", what, bv, bW, bb, ag ? "ok" : "DIFFER");
+        snprintf(what, sizeof what, "%.40s vs whole", short_name(names[i]));
+        printf("    %-34s v %.1e  W %.1e  b %.1e", what, dv, dW, db);
+        if (i < WHOLE)
+            printf("  (lambda %.1e; f %.6f, q %.3e, lambda %.4g)",
+                   fabs(os[i].st.lambda - hw->lambda) / fmax(fabs(hw->lambda), 1e-300), os[i].st.f, os[i].st.q,
+                   os[i].st.lambda);
+        printf("  %s\n", ag ? "ok" : "DIFFER");
         agree &= ag;
     }
     ok = agree;
 
     for (int r = 0; r < reps && ok; r++)
-        for (int j = 0; j < ns; j++) {
+        for (int j = 0; j < ns && ok; j++) {
             int which = (j + r) % ns; /* rotate who goes first */
-            double ts = bench_now();
-            if (which == 0)
-                ok = bench_opt_side_step(&os);
-            else
-                bench_hand_step(&hs[which]);
+            double ts = bench_now(), cs = bench_cpu_now();
+            ok = side_step(which, os, hs, &D, threads, &sink);
             t[which][r] = bench_now() - ts;
+            tc[which][r] = bench_cpu_now() - cs;
         }
     if (!ok)
         goto out_t;
-    double med[MAX_SIDES], mn[MAX_SIDES];
+    double med[MAX_SIDES], mn[MAX_SIDES], cpu[MAX_SIDES];
     for (int i = 0; i < ns; i++) {
+        cpu[i] = bench_median(tc[i], reps);
         med[i] = bench_median(t[i], reps);
         mn[i] = bench_minimum(t[i], reps);
     }
     printf("  %d repetitions after 3 warm-up steps, the %d sides rotating; seconds per outer step\n", reps, ns);
-    printf("  %-32s %9s %9s %10s %10s\n", "", "median", "min", "opt / this", "reads of X");
+    printf("  %-32s %9s %9s %10s %10s %10s %10s\n", "", "median", "min", "opt / this", "CPU s", "opt / this",
+           "reads of X");
     for (int i = 0; i < ns; i++)
-        printf("  %-32s %9.4f %9.4f %10.3f %10d%s\n", names[i], med[i], mn[i], med[0] / med[i], reads[i],
-               i == same ? "   <- opt's BLAS calls" : "");
+        printf("  %-32s %9.4f %9.4f %10.3f %10.4f %10.3f %10d%s\n", names[i], med[i], mn[i], med[OPT] / med[i], cpu[i],
+               cpu[OPT] / cpu[i], reads[i], i == same ? "   <- opt's BLAS calls (CBLAS products)" : "");
+    printf("  (CPU s: median process CPU seconds per repetition, all threads: the wall time without the time\n"
+           "   other processes held the cores; on a machine of its own the two agree at 1 thread)\n");
+    double *pr = bench_xcalloc((size_t)reps, sizeof *pr);
+    for (int r = 0; r < reps; r++)
+        pr[r] = t[OPT][r] / t[OPT_BLAS][r];
+    printf("  ratio opt / opt with CBLAS products %.3f (median of per-repetition ratios %.3f)\n",
+           med[OPT] / med[OPT_BLAS], bench_median(pr, reps));
+    for (int r = 0; r < reps; r++)
+        pr[r] = t[OPT][r] / t[FLOOR][r];
+    double floor_in_run = med[OPT] / med[FLOOR];
+    printf("  ratio opt / floor (%d streaming reads of X_train + 1 of X_val, %.1f GB at %.2f GB/s, in the rotation)\n"
+           "    %.3f (median of per-repetition ratios %.3f): target <= 1.3 %s\n",
+           HC_T + 1, ((HC_T + 1.0) * D.n + D.nv) * D.d * 8e-9, ((HC_T + 1.0) * D.n + D.nv) * D.d * 8e-9 / med[FLOOR],
+           floor_in_run, bench_median(pr, reps), floor_in_run <= 1.3 ? "met" : "MISSED");
+    printf("    in process CPU time %.3f\n", cpu[OPT] / cpu[FLOOR]);
     double target = NAN;
     if (same > 0) {
-        double *pr = bench_xcalloc((size_t)reps, sizeof *pr);
         for (int r = 0; r < reps; r++)
-            pr[r] = t[0][r] / t[same][r];
-        target = med[0] / med[same];
-        printf("  ratio opt / %s (the same BLAS calls) %.3f (median of per-repetition ratios %.3f): "
-               "target <= 1.10 %s\n",
-               names[same] + 6, target, bench_median(pr, reps), target <= 1.10 ? "met" : "MISSED");
-        free(pr);
+            pr[r] = t[OPT_BLAS][r] / t[same][r];
+        target = med[OPT_BLAS] / med[same];
+        printf("  ratio opt with CBLAS products / %s (the same BLAS calls) %.3f (median of per-repetition ratios "
+               "%.3f): target <= 1.10 %s\n",
+               short_name(names[same]), target, bench_median(pr, reps), target <= 1.10 ? "met" : "MISSED");
     } else {
         printf("  (opt tiles in blocks of 64 rows: run with --block 64 for the same-calls ratio)\n");
     }
-    printf("  ratio opt / whole %.3f;  opt / blocked %d (%d row thread%s) %.3f\n", med[0] / med[1], bench_block,
-           hs[3].threads, hs[3].threads > 1 ? "s" : "", med[0] / med[3]);
+    free(pr);
+    printf("  ratio opt / whole %.3f;  opt / blocked %d (%d row thread%s) %.3f\n", med[OPT] / med[WHOLE], bench_block,
+           hs[BLOCKED].threads, hs[BLOCKED].threads > 1 ? "s" : "", med[OPT] / med[BLOCKED]);
     printf("  (whole: each dgemm over all rows, BLAS threads %d; panels and blocked: %d pthread%s over row ranges,\n"
            "   single-threaded BLAS on %d-row panels inside each; blocked, 1 row thread: one pthread, BLAS as set)\n",
-           threads, hs[3].threads, hs[3].threads > 1 ? "s" : "", bench_block);
+           threads, hs[BLOCKED].threads, hs[BLOCKED].threads > 1 ? "s" : "", bench_block);
 
     /* c. the floor: bytes of X that the step must read over the bandwidth */
     double xb = (double)D.n * D.d * sizeof(double), xvb = (double)D.nv * D.d * sizeof(double);
@@ -377,6 +462,7 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
     printf("    the whole-matrix structure makes %d (2 per gradient: logits and dW; + the forward at theta_T)\n"
            "    + 2 of X_val\n",
            rd_whole);
+    double floor_ratio = NAN;
     if (bw && bw->done) {
         int ti = threads >= 2 && bw->bps[2] > 0 ? 2 : 1;
         double bps = bw->bps[ti];
@@ -385,7 +471,9 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
                bps * 1e-9, ti, fl, rd_min, fw, rd_whole);
         printf("    measured / floor(%d reads):", rd_min);
         for (int i = 0; i < ns; i++)
-            printf(" %s %.2f%s", names[i] + (i ? 6 : 0), med[i] / fl, i + 1 < ns ? ";" : "\n");
+            printf(" %s %.2f%s", short_name(names[i]), med[i] / fl, i + 1 < ns ? ";" : "\n");
+        floor_ratio = med[OPT] / fl;
+        printf("    opt / this floor %.2f (the bandwidth measured once before the rotation)\n", floor_ratio);
         /* every side does the same multiply-adds: per gradient 2 n d k for the
          * logits and 2 n d k for dW; the forward at theta_T 2 n d k; f's 4 nv d k */
         double ndk = (double)D.n * D.d * D.k, flop = (4.0 * HC_T + 6.0) * ndk + 4.0 * D.nv * (double)D.d * D.k;
@@ -396,18 +484,24 @@ bool bench_case_hyperclean(const options *o, const bw_result *bw)
                    flop * 1e-9, bw->flops[ti] * 1e-9, ti, fc);
             printf("    measured / compute floor:");
             for (int i = 0; i < ns; i++)
-                printf(" %s %.2f%s", names[i] + (i ? 6 : 0), med[i] / fc, i + 1 < ns ? ";" : "\n");
+                printf(" %s %.2f%s", short_name(names[i]), med[i] / fc, i + 1 < ns ? ";" : "\n");
+            printf("    opt's multiply-add rate: %.1f GFlop/s\n", flop / med[OPT] * 1e-9);
         }
     }
-    printf("  summary: threads %d;", threads);
+    printf("  summary: threads %d; kernels %s;", threads, ad_kernel_name(kernels));
     for (int i = 0; i < ns; i++)
-        printf(" %s %.4f;", names[i] + (i ? 6 : 0), med[i]);
-    printf(" s/step; opt / same calls %.3f\n\n", target);
+        printf(" %s %.4f;", short_name(names[i]), med[i]);
+    printf(" s/step; opt / CBLAS products %.3f; CBLAS products / same calls %.3f; opt / floor %.3f in the rotation"
+           " (%.3f in CPU time), %.2f at the bandwidth measured before (checksum %.6g)\n\n",
+           med[OPT] / med[OPT_BLAS], target, floor_in_run, cpu[OPT] / cpu[FLOOR], floor_ratio, sink);
 out_t:
-    for (int i = 0; i < MAX_SIDES; i++)
+    for (int i = 0; i < MAX_SIDES; i++) {
         free(t[i]);
-    bench_opt_side_free(&os);
-    for (int i = 1; i < ns; i++)
+        free(tc[i]);
+    }
+    bench_opt_side_free(&os[OPT]);
+    bench_opt_side_free(&os[OPT_BLAS]);
+    for (int i = WHOLE; i < ns; i++)
         bench_hand_free(&hs[i]);
     bench_hc_unload(&D);
     return ok;
