@@ -37,7 +37,7 @@ typedef struct cli_args {
     bool no_plot;
     const char *save_v_path; /* the learned weights, one CSV row per example */
     int threads;
-    bome_hc_sizes sizes;    /* train, validation, held-out, corrupted */
+    data_sizes sizes;    /* train, validation, held-out, corrupted */
 } cli_args;
 
 /* ---- Checkpoints and signals (cli_ckpt.c) ---- */

@@ -258,7 +258,7 @@ int cli_parse(cli_args *a, int argc, char **argv)
             }
             if (got != 4 || p)
                 return bad(k, v, "four whole numbers TRAIN,VAL,HELD,CORRUPT, each from 0 to 2147483647");
-            a->sizes = (bome_hc_sizes){(int)z[0], (int)z[1], (int)z[2], (int)z[3]};
+            a->sizes = (data_sizes){(int)z[0], (int)z[1], (int)z[2], (int)z[3]};
             i++;
         } else if (strcmp(k, "--json") == 0) {
             a->json = true;

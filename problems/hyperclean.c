@@ -66,7 +66,7 @@ void hyperclean_defaults(cli_args *a)
     a->eval_every = 10;
     a->warm_steps = 5000; /* the reference's; scripts/demo asks for fewer */
     a->warm_lr = 0.01;
-    a->sizes = bome_hc_default_sizes();
+    a->sizes = data_default_sizes();
 }
 
 void hyperclean_method_defaults(cli_args *a)
@@ -106,7 +106,7 @@ static int set_threads(int n)
 
 typedef struct experiment {
     cli_args *a;
-    bome_hc_data data;
+    data_split data;
     hc_model model;
     hc_eval *test, *held;
     FILE *csv;
@@ -137,7 +137,7 @@ static void mask_scores(const experiment *e, const bome_real *v, double *precisi
     *f1 = *precision + *recall > 0 ? 2 * *precision * *recall / (*precision + *recall) : 0.0;
 }
 
-static long count_clean(const bome_hc_data *d)
+static long count_clean(const data_split *d)
 {
     long n = 0;
     for (int i = 0; i < d->n_train; i++)
@@ -270,7 +270,7 @@ static void plot(experiment *e, const char *csv, const char *png)
 /* --save-v: a row per training example, in the order of v */
 static int save_v(experiment *e, const bome_real *v, char *err, size_t errlen)
 {
-    const bome_hc_data *d = &e->data;
+    const data_split *d = &e->data;
     fputs("index,v,label,clean\n", e->vfile);
     for (int i = 0; i < d->n_train; i++)
         fprintf(e->vfile, "%d,%.17g,%d,%d\n", (int)d->train_index[i], (double)v[i], (int)d->y_train[i],
@@ -316,9 +316,9 @@ static int run(experiment *e, char *err, size_t errlen)
         return BOME_ERR_IO;
     }
     double t0 = cli_now();
-    if ((rc = bome_hc_data_load(a->data_dir, a->o.seed, a->sizes, &e->data, err, errlen)))
+    if ((rc = data_split_load(a->data_dir, a->o.seed, a->sizes, &e->data, err, errlen)))
         return BOME_ERR_IO;
-    bome_hc_data *d = &e->data;
+    data_split *d = &e->data;
     if (!a->json)
         fprintf(stderr, "data: %d train (%d labels corrupted), %d validation, %d held-out, %d test, in %.1f s\n",
                 d->n_train, d->n_train - (int)count_clean(d), d->n_val, d->n_held, d->n_test, cli_now() - t0);
@@ -484,6 +484,6 @@ int hyperclean_main(cli_args *a)
     hc_eval_free(e.test);
     hc_eval_free(e.held);
     hc_model_free(&e.model);
-    bome_hc_data_free(&e.data);
+    data_split_free(&e.data);
     return rc ? 1 : 0;
 }
