@@ -1,4 +1,5 @@
-/* Argument parsing, progress bar and JSON output for the `bome` program. */
+/* The `bome run` command line: the case's defaults, then every flag, each
+ * checked against its range; the only place that reads argv. */
 #include "cli.h"
 
 #include <errno.h>
@@ -6,15 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-double cli_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int bad(const char *flag, const char *value, const char *want)
 {
@@ -105,8 +98,6 @@ static int set_option(cli_args *a, const char *k, const char *v)
     } else if (!parse_double(v, &x)) {
         return bad(k, v, d.type == BOME_OPTION_INT ? "a whole number" : "a number");
     }
-    if (i < (int)(sizeof a->user_set / sizeof a->user_set[0]))
-        a->user_set[i] = true;
     if (bome_options_set(&a->o, d.name, x) != BOME_OK) {
         char want[96];
         if (d.hi >= 1e300)
@@ -120,15 +111,93 @@ static int set_option(cli_args *a, const char *k, const char *v)
     return 0;
 }
 
-bool cli_user_set(const cli_args *a, const char *name)
+/* "T,V,H,C": four whole numbers, each checked for overflow (sscanf's %d is not). */
+static int parse_sizes(const char *k, const char *v, int out[4])
 {
-    int i = bome_option_find(name);
-    return i >= 0 && i < (int)(sizeof a->user_set / sizeof a->user_set[0]) && a->user_set[i];
+    long z[4];
+    const char *p = v;
+    int got = 0;
+    for (; p && got < 4; got++) {
+        char *end;
+        errno = 0;
+        z[got] = strtol(p, &end, 10);
+        if (errno || end == p || z[got] < 0 || z[got] > INT_MAX || (*end != ',' && *end != '\0'))
+            break;
+        p = *end == ',' ? end + 1 : NULL;
+        if (got < 3 && !p)
+            break;
+    }
+    if (got != 4 || p)
+        return bad(k, v, "four whole numbers TRAIN,VAL,HELD,CORRUPT, each from 0 to 2147483647");
+    for (int j = 0; j < 4; j++)
+        out[j] = (int)z[j];
+    return 0;
 }
 
-int cli_parse(cli_args *a, int argc, char **argv)
+/* One of the case's own settings: 1 if k is not one, 0 if set (*used: the
+ * arguments it took), else 2 with a message. */
+static int set_param(cli_args *a, const char *k, const char *v, int *used)
 {
-    /* The method first: which method's settings are valid depends on it. */
+    const prob_case *c = a->c;
+    for (int j = 0; j < c->n_params; j++) {
+        const prob_param *p = &c->params[j];
+        if (strncmp(k, "--", 2) || strcmp(k + 2, p->name))
+            continue;
+        prob_value *x = &a->params[j];
+        long n;
+        *used = p->type == PROB_SWITCH ? 1 : 2;
+        switch (p->type) {
+        case PROB_REAL:
+            return parse_double(v, &x->x) ? 0 : bad(k, v, "a number");
+        case PROB_INT:
+            if (!parse_long(v, &n) || n < INT_MIN || n > INT_MAX)
+                return bad(k, v, "a whole number");
+            x->x = (double)n;
+            return 0;
+        case PROB_TEXT:
+            if (!v)
+                return bad(k, v, "a value");
+            x->s = v;
+            return 0;
+        case PROB_SWITCH:
+            x->x = 1;
+            return 0;
+        case PROB_SIZES:
+            return parse_sizes(k, v, x->sizes);
+        }
+    }
+    return 1;
+}
+
+/* The flags only some problems have: those of every case's own settings,
+ * and --start, --out-dir, --no-plot, --save-v. True if k is one that the
+ * run's case lacks. */
+static bool other_problems_flag(const cli_args *a, const char *k)
+{
+    if (strncmp(k, "--", 2))
+        return false;
+    const prob_case *c = a->c;
+    if ((!strcmp(k, "--start") && c->n_starts == 0) || (!strcmp(k, "--save-v") && !c->save) ||
+        ((!strcmp(k, "--out-dir") || !strcmp(k, "--no-plot")) && !cli_experiment(c)))
+        return true;
+    for (int i = 0; prob_cases[i]; i++)
+        for (int j = 0; j < prob_cases[i]->n_params; j++)
+            if (!strcmp(k + 2, prob_cases[i]->params[j].name))
+                return true;
+    return false;
+}
+
+int cli_defaults(cli_args *a, const prob_case *c, int argc, char **argv)
+{
+    a->c = c;
+    a->problem = c->name;
+    c->defaults(&a->o);
+    for (int j = 0; j < c->n_params && j < PROB_MAX_PARAMS; j++)
+        a->params[j] = prob_default(&c->params[j]);
+    a->eval_every = c->eval_every;
+    a->out_dir = "out";
+    /* The method first: which method's settings are valid depends on it,
+     * and so do some of the problem's defaults. */
     for (int i = 0; i + 1 < argc; i++)
         if (!strcmp(argv[i], "--method"))
             a->method = argv[i + 1];
@@ -140,51 +209,28 @@ int cli_parse(cli_args *a, int argc, char **argv)
         }
         a->o.method = (bome_method)m;
     }
-    /* flags that belong to one kind of problem: an error on the other */
-    static const char *const hc_only[] = {"--data-dir", "--out-dir", "--save-v", "--model", "--hidden", "--warm-steps",
-                                          "--warm-lr", "--sizes", "--no-cache", "--no-plot"};
-    static const char *const case_only[] = {"--start", "--budget", "--dot", "--checkpoint", "--checkpoint-every",
-                                            "--resume"};
+    if (c->method_defaults)
+        c->method_defaults(&a->o);
+    return 0;
+}
+
+int cli_parse(cli_args *a, int argc, char **argv)
+{
     for (int i = 0; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double d;
         long n;
         /* a problem's own settings first: sinusoid's --hidden is its own */
-        bool own = false;
-        for (int j = 0; a->c && j < a->c->n_params; j++)
-            if (!strncmp(k, "--", 2) && !strcmp(k + 2, a->c->params[j].name)) {
-                if (!parse_double(v, &a->case_params[j]))
-                    return bad(k, v, "a number");
-                own = true;
-            }
-        if (own) {
-            i++;
+        int used = 0, rc = set_param(a, k, v, &used);
+        if (rc != 1) {
+            if (rc)
+                return rc;
+            i += used - 1;
             continue;
         }
-        const char *const *other = a->c ? hc_only : case_only;
-        size_t n_other = a->c ? sizeof hc_only / sizeof *hc_only : sizeof case_only / sizeof *case_only;
-        for (size_t j = 0; j < n_other; j++)
-            if (!strcmp(k, other[j])) {
-                fprintf(stderr, "bome: %s is not a setting of %s (see bome run %s --help)\n", k, a->problem,
-                        a->problem);
-                return 2;
-            }
-#define REAL(flag, field)                                         \
-    if (strcmp(k, flag) == 0) {                                   \
-        if (!parse_double(v, &d))                                 \
-            return bad(k, v, "a number");                         \
-        field = d;                                                \
-        i++;                                                      \
-        continue;                                                 \
-    }
-#define INT(flag, field)                                          \
-    if (strcmp(k, flag) == 0) {                                   \
-        if (!parse_long(v, &n) || n < INT_MIN || n > INT_MAX)     \
-            return bad(k, v, "a whole number");                   \
-        field = (int)n;                                           \
-        i++;                                                      \
-        continue;                                                 \
-    }
+        if (other_problems_flag(a, k)) {
+            fprintf(stderr, "bome: %s is not a setting of %s (see bome run %s --help)\n", k, a->problem, a->problem);
+            return 2;
+        }
 #define STR(flag, field)                                          \
     if (strcmp(k, flag) == 0) {                                   \
         if (!v)                                                   \
@@ -193,44 +239,30 @@ int cli_parse(cli_args *a, int argc, char **argv)
         i++;                                                      \
         continue;                                                 \
     }
-        INT("--start", a->start)
-        if (strcmp(k, "--budget") == 0) {
-            if (!parse_long(v, &n) || n < 0)
-                return bad(k, v, "a whole number >= 0");
-            a->budget = n;
-            i++;
-            continue;
-        }
+/* a whole number from lo to hi */
+#define WHOLE(flag, field, lo, hi, want)                          \
+    if (strcmp(k, flag) == 0) {                                   \
+        if (!parse_long(v, &n) || n < (lo) || n > (hi))           \
+            return bad(k, v, want);                               \
+        field = n;                                                \
+        i++;                                                      \
+        continue;                                                 \
+    }
+        WHOLE("--start", a->start, INT_MIN, INT_MAX, "a whole number")
+        WHOLE("--budget", a->budget, 0, LONG_MAX, "a whole number >= 0")
+        WHOLE("--checkpoint-every", a->checkpoint_every, 1, LONG_MAX, "a whole number >= 1")
+        WHOLE("--eval-every", a->eval_every, INT_MIN, INT_MAX, "a whole number")
+        WHOLE("--threads", a->threads, 1, BOME_MAX_THREADS, "a whole number from 1 to 64")
         STR("--method", a->method)
         STR("--csv", a->csv_path)
         STR("--checkpoint", a->checkpoint_path)
         STR("--resume", a->resume_path)
-        if (strcmp(k, "--checkpoint-every") == 0) {
-            if (!parse_long(v, &n) || n < 1)
-                return bad(k, v, "a whole number >= 1");
-            a->checkpoint_every = n;
-            i++;
-            continue;
-        }
         STR("--dot", a->dot_path)
-        STR("--data-dir", a->data_dir)
         STR("--out-dir", a->out_dir)
-        STR("--save-v", a->save_v_path)
-        STR("--model", a->model)
-        INT("--hidden", a->hidden)
-        INT("--eval-every", a->eval_every)
-        INT("--warm-steps", a->warm_steps)
-        REAL("--warm-lr", a->warm_lr)
-#undef REAL
-#undef INT
+        STR("--save-v", a->save_path)
 #undef STR
-        if (strcmp(k, "--threads") == 0) {
-            if (!parse_long(v, &n) || n < 1 || n > BOME_MAX_THREADS)
-                return bad(k, v, "a whole number from 1 to 64");
-            a->threads = (int)n;
-            a->o.threads = (int)n;
-            i++;
-        } else if (strcmp(k, "--momentum") == 0) {
+#undef WHOLE
+        if (strcmp(k, "--momentum") == 0) {
             /* a momentum turns the momentum rule on, 0 turns it off */
             int rc = set_option(a, k, v);
             if (rc)
@@ -241,31 +273,10 @@ int cli_parse(cli_args *a, int argc, char **argv)
             a->o.update = BOME_UPDATE_ADAM;
         } else if (strcmp(k, "--sgd") == 0) {
             a->o.update = BOME_UPDATE_SGD;
-        } else if (strcmp(k, "--sizes") == 0) {
-            /* four whole numbers, each checked for overflow (sscanf's %d is not) */
-            long z[4];
-            const char *p = v;
-            int got = 0;
-            for (; p && got < 4; got++) {
-                char *end;
-                errno = 0;
-                z[got] = strtol(p, &end, 10);
-                if (errno || end == p || z[got] < 0 || z[got] > INT_MAX || (*end != ',' && *end != '\0'))
-                    break;
-                p = *end == ',' ? end + 1 : NULL;
-                if (got < 3 && !p)
-                    break;
-            }
-            if (got != 4 || p)
-                return bad(k, v, "four whole numbers TRAIN,VAL,HELD,CORRUPT, each from 0 to 2147483647");
-            a->sizes = (data_sizes){(int)z[0], (int)z[1], (int)z[2], (int)z[3]};
-            i++;
         } else if (strcmp(k, "--json") == 0) {
             a->json = true;
         } else if (strcmp(k, "--quiet") == 0 || strcmp(k, "-q") == 0) {
             a->quiet = true;
-        } else if (strcmp(k, "--no-cache") == 0) {
-            a->no_cache = true;
         } else if (strcmp(k, "--no-plot") == 0) {
             a->no_plot = true;
         } else {
@@ -280,95 +291,15 @@ int cli_parse(cli_args *a, int argc, char **argv)
             i++;
         }
     }
+    if (a->threads)
+        a->o.threads = a->threads;
+    if (a->checkpoint_every && !a->checkpoint_path) {
+        fprintf(stderr, "bome: --checkpoint-every needs --checkpoint FILE\n");
+        return 2;
+    }
+    if (cli_experiment(a->c) && a->eval_every < 1) {
+        fprintf(stderr, "bome: --eval-every %d: %s logs a step every N >= 1 steps\n", a->eval_every, a->problem);
+        return 2;
+    }
     return 0;
-}
-
-void cli_progress_start(cli_progress *p, long total, bool quiet)
-{
-    p->on = !quiet && isatty(STDERR_FILENO);
-    p->total = total;
-    p->last_draw = 0;
-}
-
-void cli_progress_draw(cli_progress *p, long done, const char *text)
-{
-    if (!p->on)
-        return;
-    double t = cli_now();
-    if (done < p->total && t - p->last_draw < 0.1)
-        return;
-    p->last_draw = t;
-    enum { W = 24 };
-    int fill = p->total > 0 ? (int)(W * done / p->total) : W;
-    char bar[W + 1];
-    for (int i = 0; i < W; i++)
-        bar[i] = i < fill ? '#' : '.';
-    bar[W] = '\0';
-    fprintf(stderr, "\r\033[K[%s] %ld/%ld %s", bar, done, p->total, text ? text : "");
-    fflush(stderr);
-}
-
-void cli_progress_end(cli_progress *p)
-{
-    if (p->on)
-        fputs("\n", stderr);
-}
-
-/* The shortest of %.15g, %.16g, %.17g that reads back as x: 0.9, not
- * 0.90000000000000002. */
-void cli_json_num(FILE *out, double x)
-{
-    if (!isfinite(x)) {
-        fputs("null", out);
-        return;
-    }
-    char buf[32];
-    for (int digits = 15; digits <= 17; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, x);
-        if (strtod(buf, NULL) == x)
-            break;
-    }
-    fputs(buf, out);
-}
-
-void cli_json_str(FILE *out, const char *s)
-{
-    fputc('"', out);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
-    }
-    fputc('"', out);
-}
-
-/* Every shared setting and the chosen method's own, from the library's
- * table, so the JSON names each setting as bome_options_set does. */
-void cli_json_options(FILE *out, const bome_options *o)
-{
-    fputs("{\"method\": ", out);
-    cli_json_str(out, bome_method_name((int)o->method));
-    int n = bome_option_count();
-    for (int i = 0; i < n; i++) {
-        bome_option_info d;
-        double x;
-        bome_option_info_at(i, &d);
-        if ((d.method >= 0 && d.method != (int)o->method) || bome_options_get(o, d.name, &x))
-            continue;
-        fprintf(out, ", \"%s\": ", d.name);
-        if (d.type == BOME_OPTION_CHOICE) {
-            const char *c = d.choices;
-            for (int idx = 0; idx < (int)x && strchr(c, '|'); idx++)
-                c = strchr(c, '|') + 1;
-            const char *bar = strchr(c, '|');
-            fprintf(out, "\"%.*s\"", bar ? (int)(bar - c) : (int)strlen(c), c);
-        } else {
-            cli_json_num(out, x);
-        }
-    }
-    fputs("}", out);
 }

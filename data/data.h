@@ -81,8 +81,10 @@ typedef struct data_sizes {
 
 typedef struct data_split {
     int d;         /* features per image, 784 for (Fashion-)MNIST */
+    int rows, cols; /* the image's shape: d = rows * cols */
     int n_classes; /* 10 */
     int n_train, n_val, n_held, n_test;
+    int n_corrupt; /* train labels redrawn (about 1 in n_classes stays right) */
     double *x_train, *x_val, *x_held, *x_test; /* row-major n x d, standardized */
     int32_t *y_train;      /* corrupted labels: what training sees */
     int32_t *y_train_true; /* the original labels */

@@ -234,10 +234,13 @@ int data_split_load(const char *dir, uint64_t seed, data_sizes sizes,
     bome_rng_shuffle(&rng, perm, (size_t)tr.n);
 
     out->d = tr.rows * tr.cols;
+    out->rows = tr.rows;
+    out->cols = tr.cols;
     out->n_classes = N_CLASSES;
     out->n_train = sizes.n_train;
     out->n_val = sizes.n_val;
     out->n_held = sizes.n_held;
+    out->n_corrupt = sizes.n_corrupt;
     out->n_test = te.n;
 
     double mean, sd, lut[256];

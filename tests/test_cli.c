@@ -47,6 +47,13 @@ Test(cli, help_and_list)
     cr_expect_eq(bome("list"), 0);
     cr_expect(strstr(out, "coreset") && strstr(out, "hyperclean") && strstr(out, "ridge"));
     cr_expect_eq(bome(""), 2);
+    /* a problem's own flags in its help, from its case's table */
+    cr_expect_eq(bome("run hyperclean --help"), 0);
+    cr_expect(strstr(out, "hyperclean only:") && strstr(out, "--warm-steps N") && strstr(out, "--save-v FILE") &&
+                  strstr(out, "(default 50000,5000,5000,25000)"),
+              "%s", out);
+    cr_expect_eq(bome("run sinusoid --help"), 0);
+    cr_expect(strstr(out, "sinusoid only:") && strstr(out, "--hidden X") && !strstr(out, "--save-v"), "%s", out);
 }
 
 Test(cli, errors_are_messages_and_codes)
@@ -354,6 +361,31 @@ static char *csv_without_seconds(const char *path)
     return b;
 }
 
+/* An experiment through the same loop: stopped after a checkpoint and
+ * resumed, its CSV (a row per logged step) and its best held-out step are
+ * those of the run that was never stopped. */
+Test(cli, hyperclean_checkpoint_and_resume, .timeout = 120)
+{
+    char dir[] = "/tmp/bome-hck-XXXXXX", script[4096];
+    synthetic_idx_dir(dir);
+    const char *run = "$B run hyperclean --data-dir . --out-dir o --sizes 400,100,100,200 --warm-steps 20 "
+                      "--eval-every 2 --no-plot --threads 1 --quiet";
+    snprintf(script, sizeof script,
+             "cd %s && %s --steps 12 --csv full.csv --json > full.json && "
+             "%s --steps 7 --csv part.csv --checkpoint ck --checkpoint-every 3 > /dev/null && "
+             "%s --steps 12 --csv part.csv --checkpoint ck --resume ck --json > part.json && "
+             "cut -d, -f1-10 full.csv > a && cut -d, -f1-10 part.csv > b && cmp a b && wc -l < a && "
+             "grep -o '\"best_held_out_step\": [0-9]*' full.json part.json | cut -d: -f3 | uniq | wc -l",
+             dir, run, run, run);
+    cr_assert_eq(sh(script), 0, "%s", out);
+    long rows, distinct;
+    cr_assert_eq(sscanf(out, "%ld %ld", &rows, &distinct), 2, "%s", out);
+    cr_expect_eq(rows, 8, "header and steps 0, 2, ..., 12");
+    cr_expect_eq(distinct, 1, "the best held-out steps differ");
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    sh(script);
+}
+
 Test(cli, kill_9_and_resume_is_bit_for_bit, .timeout = 300)
 {
     char dir[] = "/tmp/bome-ckpt-XXXXXX", script[4096];
@@ -442,6 +474,11 @@ Test(cli, strict_arguments)
     cr_expect_eq(bome("run hyperclean --hidden 99999999999"), 2);
     cr_expect_eq(bome("run coreset --save-v x.csv"), 2);
     cr_expect(strstr(out, "--save-v is not a setting of coreset"), "%s", out);
+    cr_expect_eq(bome("run coreset --warm-steps 3"), 2);
+    cr_expect(strstr(out, "--warm-steps is not a setting of coreset"), "%s", out);
+    cr_expect_eq(bome("run nonsingleton --no-plot"), 2);
+    cr_expect(strstr(out, "--no-plot is not a setting of nonsingleton"), "%s", out);
+    cr_expect_eq(bome("run hyperclean --eval-every 0"), 2);
     cr_expect_eq(bome("run hyperclean --start 1"), 2);
     cr_expect(strstr(out, "--start is not a setting of hyperclean"), "%s", out);
     cr_expect_eq(bome("run ufo-toy --window -1 --steps 1"), 1, "%s", out);
