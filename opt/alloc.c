@@ -66,6 +66,16 @@ bome_real **opt_buffers(bome_solver *s, int from, int to)
     return b;
 }
 
+int opt_node_lists(bome_solver *s, int n, bome_node ***const theta[], bome_node ***v)
+{
+    bome_node **b = opt_zalloc(s, (size_t)n * (size_t)s->nt + (size_t)s->nv, sizeof *b);
+    for (int i = 0; b && i < n; i++)
+        *theta[i] = b + (size_t)i * (size_t)s->nt;
+    if (b)
+        *v = b + (size_t)n * (size_t)s->nt;
+    return s->status;
+}
+
 void opt_free_buffers(bome_solver *s, bome_real **b, int n)
 {
     for (int k = 0; b && k < n; k++)

@@ -7,14 +7,42 @@
 #include <stdio.h>
 #include <string.h>
 
-int opt_inner_params(bome_solver *s)
+int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out)
 {
     for (int j = 0; j < s->nt; j++) {
         char name[80];
-        snprintf(name, sizeof name, "%s_T", s->var[s->nv + j]->name);
-        s->inner[j] = bome_param(s->g, name, s->var[s->nv + j]->shape);
+        snprintf(name, sizeof name, "%s_%s", s->var[s->nv + j]->name, suffix);
+        out[j] = bome_param(s->g, name, s->var[s->nv + j]->shape);
     }
-    return opt_check_graph(s, "the inner iterate");
+    if (opt_check_graph(s, "the copies of theta"))
+        return s->status;
+    opt_vars_to_nodes(s, s->nv, s->nt, out);
+    return BOME_OK;
+}
+
+int opt_inner_params(bome_solver *s) { return opt_theta_params(s, "T", s->inner); }
+
+bome_real *opt_persist_copies(bome_solver *s, const char *what, bome_node *const *copy)
+{
+    size_t n = 0, at = 0;
+    for (int j = 0; j < s->nt; j++)
+        n += s->var[s->nv + j]->size;
+    bome_real *b = opt_zalloc(s, n, sizeof *b);
+    for (int j = 0; b && j < s->nt; j++) {
+        memcpy(b + at, bome_data(copy[j]), s->var[s->nv + j]->size * sizeof *b);
+        bome_bind(s->g, copy[j], b + at);
+        at += s->var[s->nv + j]->size;
+    }
+    if (b)
+        opt_persist(s, what, b, n * sizeof *b);
+    return b;
+}
+
+void opt_restart_copies(bome_solver *s, bome_node *const *copy)
+{
+    for (int j = 0; j < s->nt; j++)
+        if (opt_inner_start(s, j) >= 0)
+            memcpy(bome_data(copy[j]), s->var[s->nv + j]->values, s->var[s->nv + j]->size * sizeof(bome_real));
 }
 
 int opt_inner_build(bome_solver *s)

@@ -8,6 +8,7 @@
 extern const opt_method opt_method_bome, opt_method_itd, opt_method_aid_cg, opt_method_bsg1, opt_method_fo_blo,
     opt_method_ufo_blo, opt_method_exact;
 extern const opt_method opt_method_aid_fp, opt_method_reverse, opt_method_stocbio;
+extern const opt_method opt_method_penalty, opt_method_bvfsm, opt_method_f2sa, opt_method_vpbgd;
 
 static const opt_method *const table[] = {
     &opt_method_bome,   /* BOME_METHOD_BOME */
@@ -20,6 +21,10 @@ static const opt_method *const table[] = {
     &opt_method_aid_fp, /* BOME_METHOD_AID_FP */
     &opt_method_reverse, /* BOME_METHOD_REVERSE */
     &opt_method_stocbio, /* BOME_METHOD_STOCBIO */
+    &opt_method_penalty, /* BOME_METHOD_PENALTY */
+    &opt_method_bvfsm,  /* BOME_METHOD_BVFSM */
+    &opt_method_f2sa,   /* BOME_METHOD_F2SA */
+    &opt_method_vpbgd,  /* BOME_METHOD_VPBGD */
 };
 enum { N = sizeof table / sizeof table[0] };
 _Static_assert(N == (int)BOME_METHOD_COUNT_, "opt.h's bome_method names the methods of this table, in its order");

@@ -111,6 +111,13 @@ double opt_param(const bome_solver *s, int i) { return s->o.param[s->param_base 
 
 int opt_inner_start(const bome_solver *s, int j) { return s->p->inner_start ? s->p->inner_start[j] : -1; }
 
+bome_node *opt_scalar_input(bome_solver *s, const char *name, bome_real *value)
+{
+    bome_node *n = bome_input(s->g, name, BOME_SCALAR);
+    bome_bind(s->g, n, value);
+    return n;
+}
+
 /* The leaves every method starts from: the variables bound to the caller's
  * memory and the data bound zero-copy. */
 static int build_leaves(bome_solver *s)

@@ -109,6 +109,9 @@ int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r);
 double opt_param(const bome_solver *s, int i);
 /* The outer variable inner variable j starts at (meta-learning), or -1. */
 int opt_inner_start(const bome_solver *s, int j);
+/* A scalar input bound to *value: a coefficient a method's schedule
+ * changes between steps without rebuilding the graph. */
+bome_node *opt_scalar_input(bome_solver *s, const char *name, bome_real *value);
 
 /* ---- checkpoint.c ---- */
 /* Registers a buffer of the method's state that carries over between steps,
@@ -121,6 +124,9 @@ void opt_zfree(bome_solver *s, void *p);
 /* One zeroed buffer per variable k in [from, to); NULL if memory ran out. */
 bome_real **opt_buffers(bome_solver *s, int from, int to);
 void opt_free_buffers(bome_solver *s, bome_real **b, int n);
+/* n lists of nt node pointers and one of nv, carved from one zeroed block
+ * that the first list owns (free that one alone). */
+int opt_node_lists(bome_solver *s, int n, bome_node ***const theta[], bome_node ***v);
 /* The allocator wrappers for what the solver itself lives in. */
 void *opt_raw_alloc(bome_alloc_fn a, void *ud, size_t bytes);
 void opt_raw_free(bome_alloc_fn a, void *ud, void *ptr);
@@ -142,6 +148,17 @@ bool opt_nodes_finite(bome_node *const *a, int n);
 void opt_bound_inputs(bome_solver *s, const char *prefix, bome_real *const *buf, bome_node **out);
 
 /* ---- inner.c: the inner loop on g ---- */
+/* nt params shaped as theta, named "<theta>_<suffix>", holding theta_k:
+ * the persistent copies that warm-started methods keep from step to step. */
+int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out);
+/* Moves the nt theta-shaped params copy, values and all, into one block
+ * that checkpoints keep (opt_persist): one buffer per copy, not per
+ * variable. The method frees the block. NULL if memory ran out. */
+bome_real *opt_persist_copies(bome_solver *s, const char *what, bome_node *const *copy);
+/* Meta-learning (bome_problem_set_inner_start) keeps nothing but v from
+ * step to step: the copies restart at theta_k, which the solver has set to
+ * v, wherever theta has a start. */
+void opt_restart_copies(bome_solver *s, bome_node *const *copy);
 /* Creates the nt theta^(t) params (names "<theta>_T"). */
 int opt_inner_params(bome_solver *s);
 /* g at theta^(t), its theta-gradient and the plan that computes it. */
@@ -174,10 +191,18 @@ void opt_project(const opt_var *v, bome_real *x); /* onto v's box, if it has one
 /* Variable k -= step(gf + lambda gq) by options.update (gf or gq may be
  * NULL), then its box. */
 void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda);
+/* The same with the step size times lr_scale: a method's own schedule
+ * (penalty's decay, V-PBGD's 1/gamma) scales the step, not the direction,
+ * so that momentum and Adam see the direction unchanged. */
+void opt_apply_update_scaled(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda,
+                             double lr_scale);
 /* The iterate before an update, and the check after it: a non-finite value
  * restores the saved iterate and ends the run (BOME_ERR_NONFINITE). */
 void opt_save_iterate(bome_solver *s);
 int opt_check_iterate(bome_solver *s, const bome_step_stats *r);
+/* Puts the saved iterate back, for methods that move theta before they
+ * know the step is finite. */
+void opt_restore_iterate(bome_solver *s);
 /* Ends the run on a non-finite value, naming f, g and what else was. */
 int opt_stop_nonfinite(bome_solver *s, const bome_step_stats *r, const char *what, double value);
 /* theta_{k+1} = theta_T (s->inner), as the reference's ITD, AID and BSG-1
@@ -187,5 +212,10 @@ int opt_take_theta_T(bome_solver *s, const bome_step_stats *r);
  * norm of v's direction hv[0..nv) into r, the non-finite stop, v's update,
  * theta = theta_T. */
 int opt_hyper_step(bome_solver *s, bome_step_stats *r, bome_real *const *hv);
+/* The end of a step that has moved theta itself since opt_save_iterate
+ * (penalty, BVFSM): f, g (s->f, s->gk) and the squared norm of v's
+ * direction dv[0..nv) into r, the non-finite stop (which restores the saved
+ * iterate), then v's update with the step times lr_scale. */
+int opt_v_step(bome_solver *s, bome_step_stats *r, bome_node *const *dv, double lr_scale);
 
 #endif

@@ -14,10 +14,16 @@ void opt_project(const opt_var *v, bome_real *x)
 
 void opt_apply_update(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda)
 {
+    opt_apply_update_scaled(s, k, gf, gq, lambda, 1.0);
+}
+
+void opt_apply_update_scaled(bome_solver *s, int k, const bome_real *gf, const bome_real *gq, double lambda,
+                             double lr_scale)
+{
     const bome_options *o = &s->o;
     opt_var *v = s->var[k];
     bome_real *x = v->values, *m1 = s->m1[k], *m2 = s->m2 ? s->m2[k] : NULL;
-    double lr = (k < s->nv ? o->lr_outer : o->lr_inner) / (o->lr_decay ? (double)(s->steps + 1) : 1.0);
+    double lr = lr_scale * (k < s->nv ? o->lr_outer : o->lr_inner) / (o->lr_decay ? (double)(s->steps + 1) : 1.0);
     size_t n = v->size;
 #define D(i) (!gq ? gf[i] : gf ? gf[i] + lambda * gq[i] : lambda * gq[i])
     if (o->update == BOME_UPDATE_SGD) {
@@ -49,6 +55,12 @@ void opt_save_iterate(bome_solver *s)
         memcpy(s->prev[k], s->var[k]->values, s->var[k]->size * sizeof(bome_real));
 }
 
+void opt_restore_iterate(bome_solver *s)
+{
+    for (int k = 0; k < s->nk; k++)
+        memcpy(s->var[k]->values, s->prev[k], s->var[k]->size * sizeof(bome_real));
+}
+
 int opt_check_iterate(bome_solver *s, const bome_step_stats *r)
 {
     bool finite = true;
@@ -58,8 +70,7 @@ int opt_check_iterate(bome_solver *s, const bome_step_stats *r)
     if (finite)
         return BOME_OK;
     /* finite gradients, but a step too large for doubles */
-    for (int k = 0; k < s->nk; k++)
-        memcpy(s->var[k]->values, s->prev[k], s->var[k]->size * sizeof(bome_real));
+    opt_restore_iterate(s);
     s->dead = true;
     return opt_fail(s, BOME_ERR_NONFINITE,
                     "step %ld: the update gave a non-finite value (lambda = %g); the variables hold the last "
@@ -92,4 +103,20 @@ int opt_hyper_step(bome_solver *s, bome_step_stats *r, bome_real *const *hv)
     for (int k = 0; k < s->nv; k++)
         opt_apply_update(s, k, hv[k], NULL, 0.0);
     return opt_take_theta_T(s, r);
+}
+
+int opt_v_step(bome_solver *s, bome_step_stats *r, bome_node *const *dv, double lr_scale)
+{
+    double hh = opt_dot_nodes(dv, dv, s->nv);
+    r->f = bome_value(s->f);
+    r->g = bome_value(s->gk);
+    r->grad_f_norm = sqrt(hh);
+    r->kkt = hh;
+    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(hh) || !opt_nodes_finite(s->x + s->nv, s->nt)) {
+        opt_restore_iterate(s);
+        return opt_stop_nonfinite(s, r, "|v's direction|^2 (or theta)", hh);
+    }
+    for (int k = 0; k < s->nv; k++)
+        opt_apply_update_scaled(s, k, bome_data(dv[k]), NULL, 0.0, lr_scale);
+    return opt_check_iterate(s, r);
 }

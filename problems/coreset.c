@@ -36,6 +36,17 @@ static void defaults(bome_options *o)
     bome_options_set(o, "eta", 0.5);
     bome_options_set(o, "lambda_eps", 1e-4);
     bome_options_set(o, "bsg_eps", 1e-50);
+    /* its penalty (lmbd_g, eps, gamma) and BVFSM (l2reg, lnreg), toy_convergence.py:443, :434 */
+    bome_options_set(o, "penalty_lambda_g", 0.1);
+    bome_options_set(o, "penalty_eps", 0.01);
+    bome_options_set(o, "penalty_gamma", 0.01);
+    bome_options_set(o, "bvfsm_c_z", 0.1);
+    bome_options_set(o, "bvfsm_c_y", 0.1);
+    bome_options_set(o, "bvfsm_decay", 1); /* fixed r, as the toys run it */
+    bome_options_set(o, "bvfsm_c_ln", 0.1);
+    /* not in the paper: F2SA's y step is stable while alpha lambda |grad^2 g| = 0.1 lambda < 2,
+     * so lambda grows to 11 over the 5000 steps, not to 500 */
+    bome_options_set(o, "f2sa_delta", 0.002);
     o->max_steps = 5000;
 }
 

@@ -28,6 +28,14 @@ static void defaults(bome_options *o)
     bome_options_set(o, "eta", 0.5);
     bome_options_set(o, "lambda_eps", 1e-8);
     bome_options_set(o, "bsg_eps", 1e-50);
+    /* its penalty (lmbd_g, eps, gamma) and BVFSM (l2reg, lnreg), toy_adv.py:525, :518 */
+    bome_options_set(o, "penalty_lambda_g", 1.0);
+    bome_options_set(o, "penalty_eps", 0.1);
+    bome_options_set(o, "penalty_gamma", 0.01);
+    bome_options_set(o, "bvfsm_c_z", 0.1);
+    bome_options_set(o, "bvfsm_c_y", 0.1);
+    bome_options_set(o, "bvfsm_decay", 1); /* fixed r, as the toys run it */
+    bome_options_set(o, "bvfsm_c_ln", 1.0);
     o->max_steps = 200;
 }
 

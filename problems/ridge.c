@@ -47,6 +47,9 @@ static void defaults(bome_options *o)
      * lambda_min(H) a step: 10 iterations (the released hyper-cleaning K) stop
      * 0.03 from the answer here, 100 at 3e-8, as AID-CG's 10 CG steps do */
     bome_options_set(o, "fp_steps", 100);
+    /* F2SA's y step stays stable only while alpha lambda (curvature of g) < 2,
+     * and lambda grows by delta a step: the library's 0.1 diverges by step 47 */
+    bome_options_set(o, "f2sa_delta", 2e-5);
     o->max_steps = 20000;
 }
 

@@ -154,6 +154,17 @@ typedef enum bome_method {
                            * sum_{i<Q} (I - eta H)^i grad_theta f (Q neumann_steps,
                            * eta neumann_lr); its minibatches come through
                            * options.refill, called before every step */
+    BOME_METHOD_PENALTY,  /* Mehra & Hamm's penalty, as the released BOME code runs it:
+                           * theta and v descend f + <nu, grad_theta g> + gamma/2
+                           * |grad_theta g|^2 (second order), gamma and nu on a schedule */
+    BOME_METHOD_BVFSM,    /* BVFSM, first order: z on g, then theta and v on f with a log
+                           * barrier at z's value and decaying regularizers */
+    BOME_METHOD_F2SA,     /* F2SA, first order: persistent y on f + lambda g and z on g; v
+                           * on the value-function penalty; lambda grows by f2sa_delta;
+                           * theta reports y */
+    BOME_METHOD_VPBGD,    /* V-PBGD, first order: BOME's step with a penalty gamma rising
+                           * linearly in place of lambda; omega, theta_T's stand-in, is
+                           * warm-started */
     BOME_METHOD_COUNT_    /* not a method: the count when this header was written */
 } bome_method;
 
@@ -179,11 +190,17 @@ typedef enum bome_update {
     BOME_UPDATE_ADAM      /* PyTorch Adam with bias correction */
 } bome_update;
 
-/* What every method reports of a step (ufo-blo reports its q in lambda). f and g are taken where the method
- * evaluates them (BOME: at (v_k, theta_k); the rivals: at theta_T);
+/* What every method reports of a step. f and g are taken where the method
+ * evaluates them (BOME, V-PBGD: at (v_k, theta_k); ITD, AID-CG, BSG-1 and
+ * the meta-learning methods: at theta_T; penalty, BVFSM: after theta's
+ * steps; F2SA: at y);
  * grad_f_norm is the norm of the method's direction for v where it has no
- * q (kkt then its square); q, lambda, phi and grad_q_norm are BOME's and 0
- * for methods without them. */
+ * q (kkt then its square; penalty adds the last theta step's, the squared
+ * gradient norm its schedule tests); q, lambda, phi and grad_q_norm are
+ * BOME's and 0 for methods without them, except that ufo-blo reports its q
+ * in lambda, the penalty methods their current weight (penalty, V-PBGD:
+ * gamma; F2SA: lambda), V-PBGD its q as BOME does, F2SA g(v, y) - g(v, z)
+ * as q and penalty |grad_theta g| as grad_q_norm. */
 typedef struct bome_step_stats {
     long step;          /* outer steps completed, from 1 */
     double f, g, q;

@@ -51,6 +51,7 @@ done:
 
 int opt_aid_begin(bome_solver *s, opt_aid *a, bome_step_stats *r)
 {
+    r->grad_evals = s->o.T + 1; /* T inner, f's at theta_T */
     int rc = opt_inner_loop(s, a->keep_momentum);
     if (!rc)
         rc = opt_run(s, a->plan_grads, r);
@@ -83,6 +84,7 @@ static int series(bome_solver *s, opt_aid *a, bome_step_stats *r, int iters, dou
             for (int j = 0; j < nt; j++)
                 for (size_t i = 0; i < s->var[nv + j]->size; i++)
                     a->p[j][i] = (B ? B[j][i] : 0.0) - lr * A[j][i];
+            r->hvp_evals++;
             int rc = bome_plan_run(a->plan_hp);
             if (rc)
                 return opt_fail(s, rc, "step %ld, series term %d: %s", r->step, k + 1, bome_graph_errmsg(s->g));
@@ -122,6 +124,7 @@ int opt_aid_series_step(bome_solver *s, opt_aid *a, bome_step_stats *r, int iter
 
 int opt_aid_finish(bome_solver *s, opt_aid *a, bome_step_stats *r)
 {
+    r->hvp_evals++;
     int rc = opt_run(s, a->plan_mixed, r);
     if (rc)
         return rc;

@@ -44,6 +44,7 @@ static int solve(bome_solver *s, state *d, bome_step_stats *r)
         return opt_stop_nonfinite(s, r, "|grad_theta f|^2", rr);
     int K = (int)opt_param(s, CG_STEPS);
     for (int k = 0; k < K && rr > 0; k++) {
+        r->hvp_evals++;
         int rc = bome_plan_run(a->plan_hp);
         if (rc)
             return opt_fail(s, rc, "step %ld, CG iteration %d: %s", r->step, k + 1, bome_graph_errmsg(s->g));

@@ -3,6 +3,7 @@
  * step along grad f + lambda grad q over all of (v, theta). First order: the
  * graphs are plain gradients of f and of q, built once. */
 #include "../method.h"
+#include "qhat.h"
 
 #include <math.h>
 #include <string.h>
@@ -15,21 +16,14 @@ static const opt_setting params[] = {
     OPT_REAL("lambda_eps", 1e-8, 0, 1e300, "added to |grad q|^2 in lambda's denominator"),
 };
 
-typedef struct state {
-    bome_node **gf, **gq;   /* nk each: grad f, grad q wrt (v, theta) */
-    bome_node *q;
-    bome_plan *plan;
-} state;
-
 double bome_lambda(double phi, double dot_fq, double norm2_q, double eps)
 {
     double l = (phi - dot_fq) / (norm2_q + eps);
     return l > 0 ? l : 0.0;
 }
 
-static int build(bome_solver *s, void *st)
+int opt_qhat_build(bome_solver *s, opt_qhat *b, const char *what)
 {
-    state *b = st;
     bome_graph *g = s->g;
     bome_node **frozen = opt_zalloc(s, (size_t)s->nt, sizeof *frozen);
     b->gf = opt_zalloc(s, (size_t)s->nk, sizeof *b->gf);
@@ -49,7 +43,7 @@ static int build(bome_solver *s, void *st)
     b->q = bome_sub(g, s->gk, gT);
     bome_grad(g, s->f, s->nk, s->x, b->gf);
     bome_grad(g, b->q, s->nk, s->x, b->gq);
-    if (opt_check_graph(s, "the BOME graph"))
+    if (opt_check_graph(s, what))
         goto done;
     bome_node **outs = opt_zalloc(s, 3 + 2 * (size_t)s->nk, sizeof *outs);
     if (outs) {
@@ -58,7 +52,7 @@ static int build(bome_solver *s, void *st)
         outs[2] = b->q;
         memcpy(outs + 3, b->gf, (size_t)s->nk * sizeof *outs);
         memcpy(outs + 3 + s->nk, b->gq, (size_t)s->nk * sizeof *outs);
-        b->plan = opt_plan(s, "BOME's outer step", 3 + 2 * s->nk, outs);
+        b->plan = opt_plan(s, what, 3 + 2 * s->nk, outs);
         opt_zfree(s, outs);
     }
 done:
@@ -66,19 +60,59 @@ done:
     return s->status;
 }
 
-static int step(bome_solver *s, void *st, bome_step_stats *r)
+int opt_qhat_eval(bome_solver *s, opt_qhat *b, bome_step_stats *r, double *fq, double *qq)
 {
-    state *b = st;
-    int rc = opt_inner_loop(s, true);
-    if (!rc)
-        rc = opt_run(s, b->plan, r);
+    int rc = opt_run(s, b->plan, r);
     if (rc)
         return rc;
     r->f = bome_value(s->f);
     r->g = bome_value(s->gk);
     r->q = bome_value(b->q);
-    double fq = opt_dot_nodes(b->gf, b->gq, s->nk), ff = opt_dot_nodes(b->gf, b->gf, s->nk),
-           qq = opt_dot_nodes(b->gq, b->gq, s->nk);
+    double ff = opt_dot_nodes(b->gf, b->gf, s->nk);
+    *fq = opt_dot_nodes(b->gf, b->gq, s->nk);
+    *qq = opt_dot_nodes(b->gq, b->gq, s->nk);
+    r->grad_f_norm = sqrt(ff);
+    r->grad_q_norm = sqrt(*qq);
+    /* min over l >= 0 of ||gf + l gq||^2 is at l = max(0, -<gf,gq>/||gq||^2). */
+    double lk = *qq > 0 ? fmax(0.0, -*fq / *qq) : 0.0;
+    r->kkt = fmax(0.0, ff + 2 * lk * *fq + lk * lk * *qq) + r->q;
+    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(r->q) || !isfinite(*fq) || !isfinite(ff) || !isfinite(*qq)) {
+        s->dead = true;
+        return opt_fail(s, BOME_ERR_NONFINITE,
+                        "step %ld: non-finite value (f = %g, g = %g, q = %g, |grad f|^2 = %g, |grad q|^2 = %g); "
+                        "the variables hold the last finite iterate",
+                        r->step, r->f, r->g, r->q, ff, *qq);
+    }
+    return BOME_OK;
+}
+
+int opt_qhat_update(bome_solver *s, opt_qhat *b, const bome_step_stats *r, double lr_scale)
+{
+    if (!isfinite(r->lambda))
+        return opt_stop_nonfinite(s, r, "lambda", r->lambda);
+    opt_save_iterate(s);
+    for (int k = 0; k < s->nk; k++)
+        opt_apply_update_scaled(s, k, bome_data(b->gf[k]), bome_data(b->gq[k]), r->lambda, lr_scale);
+    return opt_check_iterate(s, r);
+}
+
+void opt_qhat_free(bome_solver *s, opt_qhat *b)
+{
+    opt_zfree(s, b->gf);
+    opt_zfree(s, b->gq);
+}
+
+static int build(bome_solver *s, void *st) { return opt_qhat_build(s, st, "the BOME graph"); }
+
+static int step(bome_solver *s, void *st, bome_step_stats *r)
+{
+    double fq, qq;
+    r->grad_evals = s->o.T + 3; /* T inner; f; q: g at theta_k and at theta_T */
+    int rc = opt_inner_loop(s, true);
+    if (!rc)
+        rc = opt_qhat_eval(s, st, r, &fq, &qq);
+    if (rc)
+        return rc;
     double eta = opt_param(s, ETA), eps = opt_param(s, LAMBDA_EPS);
     if ((int)opt_param(s, PHI) == BOME_PHI_GRAD) {
         /* As the released toys compute it: eta - <gf, gq> / (|gq|^2 + eps),
@@ -90,33 +124,12 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
         r->phi = eta * r->q;
         r->lambda = bome_lambda(r->phi, fq, qq, eps);
     }
-    r->grad_f_norm = sqrt(ff);
-    r->grad_q_norm = sqrt(qq);
-    /* min over l >= 0 of ||gf + l gq||^2 is at l = max(0, -<gf,gq>/||gq||^2). */
-    double lk = qq > 0 ? fmax(0.0, -fq / qq) : 0.0;
-    r->kkt = fmax(0.0, ff + 2 * lk * fq + lk * lk * qq) + r->q;
-    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(r->q) || !isfinite(fq) || !isfinite(ff) || !isfinite(qq) ||
-        !isfinite(r->lambda)) {
-        s->dead = true;
-        return opt_fail(s, BOME_ERR_NONFINITE,
-                        "step %ld: non-finite value (f = %g, g = %g, q = %g, |grad f|^2 = %g, |grad q|^2 = %g); "
-                        "the variables hold the last finite iterate",
-                        r->step, r->f, r->g, r->q, ff, qq);
-    }
-    opt_save_iterate(s);
-    for (int k = 0; k < s->nk; k++)
-        opt_apply_update(s, k, bome_data(b->gf[k]), bome_data(b->gq[k]), r->lambda);
-    return opt_check_iterate(s, r);
+    return opt_qhat_update(s, st, r, 1.0);
 }
 
-static void release(bome_solver *s, void *st)
-{
-    state *b = st;
-    opt_zfree(s, b->gf);
-    opt_zfree(s, b->gq);
-}
+static void release(bome_solver *s, void *st) { opt_qhat_free(s, st); }
 
 const opt_method opt_method_bome = {
     "bome", "BOME: first order, T inner steps, q = g - g(theta_T), adaptive lambda (the paper's method)", 1,
-    OPT_INNER_LOOP | OPT_KEEPS_MOMENTUM, sizeof(state), OPT_PARAMS(params), build, step, release,
+    OPT_INNER_LOOP | OPT_KEEPS_MOMENTUM, sizeof(opt_qhat), OPT_PARAMS(params), build, step, release,
 };

@@ -52,6 +52,7 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
     state *d = st;
     int nv = s->nv, nt = s->nt;
+    r->grad_evals = s->o.T + 2; /* T inner; f and g at theta_T */
     int rc = opt_inner_loop(s, true);
     if (!rc)
         rc = opt_run(s, d->plan, r);

@@ -29,6 +29,9 @@ static int build(bome_solver *s, void *st)
 static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
     state *d = st;
+    /* T gradients forward, and back through each step a Hessian-vector product */
+    r->grad_evals = s->o.T + 1;
+    r->hvp_evals = s->o.T;
     int rc = opt_unrolled_run(s, d->plan, d->gf, d->hv, r);
     return rc ? rc : opt_hyper_step(s, r, d->hv);
 }

@@ -61,6 +61,8 @@ static int build(bome_solver *s, void *st)
 static int step(bome_solver *s, void *st, bome_step_stats *r)
 {
     state *d = st;
+    r->grad_evals = s->o.T + 1;
+    r->hvp_evals = d->K;
     int rc = opt_inner_steps(s, false, s->o.T - d->K);
     if (!rc)
         rc = opt_unrolled_run(s, d->plan, d->gf, d->hv, r);
