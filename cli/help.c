@@ -13,6 +13,7 @@ void cli_usage(FILE *out)
           "  methods              the bilevel methods, one per line: name, order, summary\n"
           "  run PROBLEM [opts]   solve PROBLEM (see bome run --help)\n"
           "  blas                 the BLAS, its kernel, the CPU, and whether a faster kernel fits\n"
+          "  version              the library's version (also --version)\n"
           "  help                 this text\n",
           out);
 }

@@ -29,6 +29,13 @@ int main(int argc, char **argv)
         cli_usage(stdout);
         return 0;
     }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+        /* the library's, which can differ from the headers' only when a
+         * shared library of another release was loaded */
+        printf("bome %s%s%s\n", bome_version(), BOME_VERSION_CHECK() ? "" : ", built with the headers of ",
+               BOME_VERSION_CHECK() ? "" : BOME_VERSION_STRING);
+        return 0;
+    }
     if (!strcmp(cmd, "list")) {
         if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
             puts("usage: bome list\n\nPrints the problems `bome run` knows, one per line.");
