@@ -2,6 +2,7 @@
 #include "experiment.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,17 +87,49 @@ int prob_test(const prob_run *r, const data_split *d, hc_model *m, double *accur
     return rc;
 }
 
-void prob_add_model(bome_problem *p, const hc_model *m)
+int prob_exp_problem(prob_run *r, prob_exp *e, int n_v, char *err, size_t errlen)
 {
     static const char *const mlp[HC_MAX_PARAMS] = {"W1", "b1", "W2", "b2"}, *const linear[2] = {"W", "b"};
-    for (int i = 0; i < m->n_params; i++)
-        bome_problem_add_inner(p, m->mlp ? mlp[i] : linear[i], m->shape[i], m->theta[i]);
-}
-
-void prob_add_split(bome_problem *p, const data_split *d)
-{
+    const data_split *d = &e->data;
+    bome_problem *p = r->problem = bome_problem_new();
+    if (!p)
+        return BOME_ERR_NOMEM;
+    bome_problem_add_outer(p, "v", BOME_VECTOR(n_v), e->v);
+    for (int i = 0; i < e->model.n_params; i++)
+        bome_problem_add_inner(p, e->model.mlp ? mlp[i] : linear[i], e->model.shape[i], e->model.theta[i]);
     bome_problem_add_input(p, "x_train", BOME_MATRIX(d->n_train, d->d), d->x_train);
     bome_problem_add_labels(p, "y_train", d->n_train, d->y_train);
     bome_problem_add_input(p, "x_val", BOME_MATRIX(d->n_val, d->d), d->x_val);
     bome_problem_add_labels(p, "y_val", d->n_val, d->y_val);
+    hc_set test = {d->x_test, d->y_test, d->n_test}, val = {d->x_val, d->y_val, d->n_val};
+    hc_set held = {d->x_held, d->y_held, d->n_held};
+    e->test = hc_eval_new(&e->model, test, prob_threads(r));
+    e->val = hc_eval_new(&e->model, val, prob_threads(r));
+    e->held = hc_eval_new(&e->model, held, prob_threads(r));
+    if (!e->test || !e->val || !e->held) {
+        snprintf(err, errlen, "out of memory for the evaluation");
+        return BOME_ERR_NOMEM;
+    }
+    return bome_problem_status(p);
+}
+
+int prob_exp_measure(prob_exp *e, double *test_acc, double *test_loss, double *val_loss, double *held_loss)
+{
+    double acc;
+    int rc = hc_eval_run(e->test, test_acc, test_loss);
+    if (!rc && val_loss)
+        rc = hc_eval_run(e->val, &acc, val_loss);
+    if (!rc)
+        rc = hc_eval_run(e->held, &acc, held_loss);
+    return rc;
+}
+
+void prob_exp_free(prob_exp *e)
+{
+    hc_eval_free(e->test);
+    hc_eval_free(e->val);
+    hc_eval_free(e->held);
+    hc_model_free(&e->model);
+    data_split_free(&e->data);
+    free(e->v);
 }

@@ -44,11 +44,8 @@ static const prob_metric metrics[N_METRICS] = {
 enum { START, VAL_ONLY, ORACLE, N_CMP };
 
 typedef struct state {
+    prob_exp e; /* theta starts at the warm start, v at 0.5 */
     const char *data_dir, *model_name;
-    data_split data;
-    hc_model model; /* theta, BOME's inner variable: starts at the warm start */
-    bome_real *v;
-    hc_eval *test, *held;
     double cmp[N_CMP][2]; /* test accuracy and loss of the comparison models */
 } state;
 
@@ -56,7 +53,7 @@ typedef struct state {
 static bome_node *hc_g(bome_graph *g, const bome_vars *x, void *ctx)
 {
     state *s = ctx;
-    bome_node *ce = bome_cross_entropy_rows(g, hc_logits(g, &s->model, x->theta, x->data[0]), x->data[1]);
+    bome_node *ce = bome_cross_entropy_rows(g, hc_logits(g, &s->e.model, x->theta, x->data[0]), x->data[1]);
     bome_node *weighted = bome_weighted_mean(g, ce, bome_clamp(g, x->v[0], 0.0, 1.0));
     return bome_add(g, weighted, bome_scale(g, hc_l2(g, x->theta, x->n_theta), L2));
 }
@@ -64,7 +61,7 @@ static bome_node *hc_g(bome_graph *g, const bome_vars *x, void *ctx)
 static bome_node *hc_f(bome_graph *g, const bome_vars *x, void *ctx)
 {
     state *s = ctx;
-    return bome_cross_entropy(g, hc_logits(g, &s->model, x->theta, x->data[2]), x->data[3]);
+    return bome_cross_entropy(g, hc_logits(g, &s->e.model, x->theta, x->data[2]), x->data[3]);
 }
 
 /* The reference code's settings: T = 10, alpha = 0.01, step 0.01 for theta
@@ -108,8 +105,8 @@ static void method_defaults(bome_options *o)
 static void mask_scores(const state *s, double *precision, double *recall, double *f1)
 {
     long tp = 0, fp = 0, fn = 0;
-    for (int i = 0; i < s->data.n_train; i++) {
-        bool keep = s->v[i] > 0.5, clean = s->data.clean[i];
+    for (int i = 0; i < s->e.data.n_train; i++) {
+        bool keep = s->e.v[i] > 0.5, clean = s->e.data.clean[i];
         tp += keep && clean;
         fp += keep && !clean;
         fn += !keep && clean;
@@ -122,21 +119,16 @@ static void mask_scores(const state *s, double *precision, double *recall, doubl
 static void destroy(prob_run *r)
 {
     state *s = r->state;
-    if (s) {
-        hc_eval_free(s->test);
-        hc_eval_free(s->held);
-        hc_model_free(&s->model);
-        data_split_free(&s->data);
-        free(s->v);
-    }
+    if (s)
+        prob_exp_free(&s->e);
     prob_free(r);
 }
 
-/* The warm start (into s->model) and the comparison points, each trained
+/* The warm start (into theta) and the comparison points, each trained
  * once for a setting and then loaded from the cache. */
 static int train(prob_run *r, state *s, bool mlp, int hidden, char *err, size_t errlen)
 {
-    const data_split *d = &s->data;
+    const data_split *d = &s->e.data;
     hc_set train = {d->x_train, d->y_train, d->n_train}, val = {d->x_val, d->y_val, d->n_val};
     hc_set clean_train = {d->x_train, d->y_train_true, d->n_train}, none = {NULL, NULL, 0};
     hc_set held = {d->x_held, d->y_held, d->n_held};
@@ -150,7 +142,7 @@ static int train(prob_run *r, state *s, bool mlp, int hidden, char *err, size_t 
     };
     int rc = BOME_OK;
     for (int i = 0; i < N_CMP && !rc; i++) {
-        hc_model other = {0}, *m = i == START ? &s->model : &other;
+        hc_model other = {0}, *m = i == START ? &s->e.model : &other;
         uint64_t seed = r->o ? r->o->seed : 0;
         if (i != START && hc_model_init(&other, mlp, d->d, hidden, d->n_classes, seed)) {
             snprintf(err, errlen, "out of memory for the model");
@@ -185,48 +177,30 @@ static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errle
         return BOME_ERR_ARG;
     }
     int rc;
-    if ((rc = prob_load_split(r, s->data_dir, prob_sizes(c, r, SIZES), &s->data, err, errlen)))
+    if ((rc = prob_load_split(r, s->data_dir, prob_sizes(c, r, SIZES), &s->e.data, err, errlen)))
         return rc;
-    data_split *d = &s->data;
-    if (hc_model_init(&s->model, mlp, d->d, hidden, d->n_classes, seed) ||
-        !(s->v = malloc((size_t)d->n_train * sizeof *s->v))) {
+    const data_split *d = &s->e.data;
+    if (hc_model_init(&s->e.model, mlp, d->d, hidden, d->n_classes, seed) ||
+        !(s->e.v = malloc((size_t)d->n_train * sizeof *s->e.v))) {
         snprintf(err, errlen, "out of memory");
         return BOME_ERR_NOMEM;
     }
     if ((rc = train(r, s, mlp, hidden, err, errlen)))
         return rc;
-
-    /* The bilevel problem: v and theta in our memory, data bound zero-copy. */
     for (int i = 0; i < d->n_train; i++)
-        s->v[i] = 0.5;
-    bome_problem *p = r->problem = bome_problem_new();
-    if (!p)
-        return BOME_ERR_NOMEM;
-    bome_problem_add_outer(p, "v", BOME_VECTOR(d->n_train), s->v);
-    bome_problem_set_bounds(p, BOME_OUTER, 0, 0.0, 1.0);
-    prob_add_model(p, &s->model);
-    prob_add_split(p, d);
-    bome_problem_set_objectives(p, hc_f, hc_g, s);
-
-    hc_set test = {d->x_test, d->y_test, d->n_test}, held = {d->x_held, d->y_held, d->n_held};
-    s->test = hc_eval_new(&s->model, test, prob_threads(r));
-    s->held = hc_eval_new(&s->model, held, prob_threads(r));
-    if (!s->test || !s->held) {
-        snprintf(err, errlen, "out of memory for the evaluation");
-        return BOME_ERR_NOMEM;
-    }
-    return bome_problem_status(p);
+        s->e.v[i] = 0.5;
+    if ((rc = prob_exp_problem(r, &s->e, d->n_train, err, errlen)))
+        return rc;
+    bome_problem_set_bounds(r->problem, BOME_OUTER, 0, 0.0, 1.0);
+    bome_problem_set_objectives(r->problem, hc_f, hc_g, s);
+    return bome_problem_status(r->problem);
 }
 
 static int measure(prob_run *r, double *m)
 {
     state *s = r->state;
-    double held_acc;
-    int rc = hc_eval_run(s->test, &m[TEST_ACC], &m[TEST_LOSS]);
-    if (!rc)
-        rc = hc_eval_run(s->held, &held_acc, &m[HELD_LOSS]);
     mask_scores(s, &m[PRECISION], &m[RECALL], &m[F1]);
-    return rc;
+    return prob_exp_measure(&s->e, &m[TEST_ACC], &m[TEST_LOSS], NULL, &m[HELD_LOSS]);
 }
 
 static int report(prob_run *r, prob_report *out)
@@ -260,10 +234,10 @@ static int report(prob_run *r, prob_report *out)
 static int save(prob_run *r, FILE *out)
 {
     const state *s = r->state;
-    const data_split *d = &s->data;
+    const data_split *d = &s->e.data;
     fputs("index,v,label,clean\n", out);
     for (int i = 0; i < d->n_train; i++)
-        fprintf(out, "%d,%.17g,%d,%d\n", (int)d->train_index[i], (double)s->v[i], (int)d->y_train[i], (int)d->clean[i]);
+        fprintf(out, "%d,%.17g,%d,%d\n", (int)d->train_index[i], (double)s->e.v[i], (int)d->y_train[i], (int)d->clean[i]);
     return ferror(out) ? BOME_ERR_IO : BOME_OK;
 }
 

@@ -4,6 +4,7 @@
 
 #include "bome/opt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,6 +362,88 @@ static char *csv_without_seconds(const char *path)
     b[n] = '\0';
     pclose(p);
     return b;
+}
+
+/* A number from the JSON in out, NAN when the key is missing or null. */
+static double json_number(const char *key)
+{
+    char k[128];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *at = strstr(out, k);
+    if (!at || !strncmp(at + strlen(k), "null", 4))
+        return NAN;
+    return atof(at + strlen(k));
+}
+
+/* Learnable regularization end to end on the synthetic set: the comparison
+ * points are there and finite, v moves, and every file is written. (eta 100:
+ * on these easy images the paper's 1e-4 leaves lambda, and so v, at 0.) */
+Test(cli, l2reg_end_to_end, .timeout = 180)
+{
+    char dir[] = "/tmp/bome-l2-XXXXXX";
+    synthetic_idx_dir(dir);
+    char args[1024];
+    snprintf(args, sizeof args,
+             "run l2reg --data-dir %s --out-dir %s/out --sizes 300,100,100,0 --fit-steps 30 --steps 30 "
+             "--eval-every 10 --threads 1 --json --eta 100 --save-v %s/v.csv",
+             dir, dir, dir);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_assert(strstr(out, "{\"problem\": \"l2reg\""), "%s", out);
+    cr_expect(strstr(out, "\"steps\": 30"), "%s", out);
+    static const char *const keys[] = {"test_accuracy", "test_loss", "no_reg_test_accuracy", "no_reg_test_loss",
+                                       "scalar_test_accuracy", "scalar_test_loss", "scalar_val_loss",
+                                       "refit_test_accuracy", "refit_test_loss", "scalar_weight"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        double x = json_number(keys[i]);
+        cr_expect(isfinite(x), "%s is %g: %s", keys[i], x, out);
+    }
+    cr_expect(json_number("scalar_test_accuracy") > 0.3, "%s", out);
+    cr_expect(json_number("v_sd") > 0, "v did not move: %s", out);
+
+    char path[700];
+    snprintf(path, sizeof path, "%s/out/l2reg.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s was not written", path);
+    char line[1024];
+    int rows = 0;
+    cr_assert(fgets(line, sizeof line, f));
+    cr_expect(strstr(line, "test_acc") && strstr(line, "val_loss") && strstr(line, "v_sd"), "%s", line);
+    while (fgets(line, sizeof line, f))
+        rows++;
+    fclose(f);
+    cr_expect_eq(rows, 4, "rows for steps 0, 10, 20, 30");
+
+    /* a row per pixel of the 8 x 8 images, v and exp(v) consistent */
+    snprintf(path, sizeof path, "%s/v.csv", dir);
+    f = fopen(path, "r");
+    cr_assert(f, "%s was not written", path);
+    cr_assert(fgets(line, sizeof line, f));
+    cr_expect_str_eq(line, "pixel,row,col,v,exp_v\n");
+    int pixels = 0, moved = 0;
+    for (int px, r, c; fgets(line, sizeof line, f); pixels++) {
+        double v, w;
+        cr_assert_eq(sscanf(line, "%d,%d,%d,%lf,%lf", &px, &r, &c, &v, &w), 5, "%s", line);
+        cr_expect(px == pixels && r == px / 8 && c == px % 8, "%s", line);
+        cr_expect(fabs(w - exp(v)) <= 1e-12 * w, "%s", line);
+        moved += v != 0;
+    }
+    fclose(f);
+    cr_expect_eq(pixels, 64);
+    cr_expect_gt(moved, 0);
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        static const char *const pngs[] = {"l2reg.png", "l2reg-v.png"};
+        for (int i = 0; i < 2; i++) {
+            struct stat st;
+            snprintf(path, sizeof path, "%s/out/%s", dir, pngs[i]);
+            cr_expect(stat(path, &st) == 0 && st.st_size > 0, "%s was not drawn", path);
+        }
+    }
+    /* hyper-cleaning's flags are not l2reg's */
+    cr_expect_eq(bome("run l2reg --model mlp"), 2);
+    cr_expect(strstr(out, "--model is not a setting of l2reg"), "%s", out);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
 }
 
 /* An experiment through the same loop: stopped after a checkpoint and
