@@ -91,8 +91,8 @@ static bome_node *fixed_penalty(bome_graph *g, bome_node *const *theta, int n, v
  * 1e-4, 1000 steps, with its steps (100 for theta, the inner loop and v)
  * carried over to this data's scale: pixels standardized to variance 1
  * are about 100 times the entries of the paper's tf-idf rows, so a loss's
- * curvature in theta is 10^4 times larger (step 100 diverges: the training
- * loss reaches 10^3 within five steps) and v's gradient, which goes as
+ * curvature in theta is 10^4 times larger (step 100 diverges: the losses
+ * pass 10^3 within two steps) and v's gradient, which goes as
  * W^2, 10^4 times smaller. Hence 100 / 10^4 for theta and the inner loop,
  * 100 * 10^4 for v; plain SGD, as the paper's toys. */
 static void defaults(bome_options *o)
