@@ -1,8 +1,8 @@
 /* Hyper-cleaning's classifier (linear, or 784-H-10 with tanh), its
  * supervised training for the warm start and the comparison points, a disk
  * cache for those, and evaluation. All of it through the ad engine. */
-#ifndef BOME_HC_MODEL_H
-#define BOME_HC_MODEL_H
+#ifndef PROB_HC_MODEL_H
+#define PROB_HC_MODEL_H
 
 #include "bome/ad.h"
 
