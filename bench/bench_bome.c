@@ -63,7 +63,7 @@ static void usage(FILE *out)
             "  --only CASE    run one case\n"
             "  --rows N       training rows for hyperclean (default 50000; validation = rows / 10)\n"
             "  --data KIND    synthetic (default: deterministic, standardized, labels 0..9) or\n"
-            "                 fmnist (Fashion-MNIST through bome_hc_data_load)\n"
+            "                 fmnist (Fashion-MNIST through data_split_load)\n"
             "  --data-dir DIR for fmnist (default /usr/share/datasets/fashion-mnist)\n"
             "  --steps N      coreset steps per repetition (default 2000)\n"
             "  --bw-mib N     size of the bandwidth array in MiB (default 1024)\n"

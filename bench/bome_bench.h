@@ -5,7 +5,7 @@
 #ifndef BOME_BENCH_H
 #define BOME_BENCH_H
 
-#include "data.h" /* problems/: bome_hc_data, the Fashion-MNIST loader's result */
+#include "data.h" /* data/: data_split, the Fashion-MNIST loader's result */
 #include "hc_model.h" /* problems/: the product's hyper-cleaning model */
 
 #include <bome/opt.h>
@@ -50,7 +50,7 @@ typedef struct hc_data {
     int n, nv, d, k;
     double *x, *xv;       /* n x d, nv x d, row-major, standardized */
     int32_t *y, *yv;
-    bome_hc_data loaded;  /* when --data fmnist */
+    data_split loaded;  /* when --data fmnist */
     const char *what;
     double *W0, *b0;      /* the start of every side */
 } hc_data;

@@ -58,11 +58,11 @@ static void synthetic(hc_data *h, int n, int nv)
 static bool load_fmnist(hc_data *h, const char *dir, int rows)
 {
     char err[1024];
-    if (bome_hc_data_load(dir, 0, bome_hc_default_sizes(), &h->loaded, err, sizeof err)) {
+    if (data_split_load(dir, 0, data_default_sizes(), &h->loaded, err, sizeof err)) {
         fprintf(stderr, "bench_bome: %s\n", err);
         return false;
     }
-    bome_hc_data *L = &h->loaded;
+    data_split *L = &h->loaded;
     h->d = L->d, h->k = L->n_classes;
     h->n = rows < L->n_train ? rows : L->n_train;
     h->nv = L->n_val;
@@ -73,7 +73,7 @@ static bool load_fmnist(hc_data *h, const char *dir, int rows)
     if (h->d != D_IN || h->k != K_OUT) { /* the blocked scratch is sized for 784 x 10 */
         fprintf(stderr, "bench_bome: %s: %d features and %d classes; this bench expects %d and %d\n", dir, h->d,
                 h->k, D_IN, K_OUT);
-        bome_hc_data_free(L);
+        data_split_free(L);
         return false;
     }
     return true;
@@ -146,7 +146,7 @@ bool bench_hc_load(const options *o, hc_data *D)
 void bench_hc_unload(hc_data *D)
 {
     if (D->loaded.x_train)
-        bome_hc_data_free(&D->loaded);
+        data_split_free(&D->loaded);
     else {
         free(D->x);
         free(D->xv);

@@ -94,7 +94,7 @@ class BomeRng:
 
 
 def split(seed, x, y, xt, yt, n_train=50000, n_val=5000, n_noisy=25000):
-    """bome_hc_data_load's split (problems/hcdata.c) for the same seed."""
+    """data_split_load's split (data/protocol.c) for the same seed."""
     rng = BomeRng(seed)
     perm = list(range(len(x)))
     rng.shuffle(perm)

@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=${1:-500}
 shift || true
-exe=${BOME_EXE:-build/problems/bome}
+exe=${BOME_EXE:-build/cli/bome}
 out=bench/results
 mkdir -p "$out"
 threads=${OPENBLAS_NUM_THREADS:-2}

@@ -15,7 +15,7 @@ loop after warm-up. Both sides one thread (OPENBLAS_NUM_THREADS=1,
 torch.set_num_threads(1)); repetitions interleave the two, and the ratios
 come from one run. Run with Debian's interpreter:
 
-    /usr/bin/python3 bench/peer_sinusoid.py [--bome build/problems/bome] [--reps 5]
+    /usr/bin/python3 bench/peer_sinusoid.py [--bome build/cli/bome] [--reps 5]
 """
 import argparse
 import json
@@ -77,7 +77,7 @@ def bome_step(exe, method, steps, batch):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--bome", default="build/problems/bome")
+    ap.add_argument("--bome", default="build/cli/bome")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--steps", type=int, default=40)
     a = ap.parse_args()

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 budget=${1:-1500000}
 r=${2:-5}
 only=("${@:3}")
-exe=${BOME_EXE:-build/problems/bome}
+exe=${BOME_EXE:-build/cli/bome}
 out=bench/results
 mkdir -p "$out"
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}

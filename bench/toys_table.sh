@@ -4,7 +4,7 @@
 # method failed. A markdown table on stdout, from `bome run TOY --method M --json`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-exe=${BOME_EXE:-build/problems/bome}
+exe=${BOME_EXE:-build/cli/bome}
 toys=(nonsingleton coreset ridge minimax ufo-toy)
 printf '| method |'; printf ' %s |' "${toys[@]}"; printf '\n|---|'; printf -- '---|%.0s' "${toys[@]}"; printf '\n'
 for m in $("$exe" methods | awk '{print $1}'); do

@@ -50,7 +50,7 @@ static void defaults(bome_options *o)
     o->max_steps = 5000;
 }
 
-static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen)
+static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errlen)
 {
     (void)seed;
     (void)err;
@@ -60,19 +60,25 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
         return BOME_ERR_NOMEM;
     s->x[0] = STARTS[start][0];
     s->x[1] = STARTS[start][1];
-    int rc = bome_case_toy(r, s, "w", BOME_VECTOR(4), s->w, "x", BOME_VECTOR(2), s->x, f, g_);
+    int rc = prob_toy(r, s, "w", BOME_VECTOR(4), s->w, "x", BOME_VECTOR(2), s->x, f, g_);
     return rc ? rc : bome_problem_status(r->problem);
 }
 
-static double error(const bome_case_run *r)
+static double error(const prob_run *r)
 {
     const state *s = r->state;
     double p[2];
-    bome_hull_projection(C, 4, Y, p);
+    prob_hull_projection(C, 4, Y, p);
     return hypot(s->x[0] - p[0], s->x[1] - p[1]);
 }
 
-const bome_case bome_case_coreset = {
-    "coreset", "the paper's coreset toy: x = softmax(w)-weighted mean of 4 points, f = 0.1|x - y|^2",
-    5000, 3, defaults, create, bome_case_free, error, NULL, 0, NULL, NULL,
+const prob_case prob_coreset = {
+    .name = "coreset",
+    .summary = "the paper's coreset toy: x = softmax(w)-weighted mean of 4 points, f = 0.1|x - y|^2",
+    .default_steps = 5000,
+    .n_starts = 3,
+    .defaults = defaults,
+    .create = create,
+    .destroy = prob_free,
+    .error = error,
 };

@@ -158,17 +158,18 @@ void hc_eval_free(hc_eval *e)
 
 /* ---- supervised training ------------------------------------------------------- */
 
-int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr, double l2, int threads,
-             hc_progress_fn progress, void *ud, char *err, size_t errlen)
+int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, char *err, size_t errlen)
 {
     bome_graph *g = bome_graph_new();
+    int threads = fit->threads > 1 ? fit->threads : 1;
     if (g)
-        bome_graph_set_threads(g, threads > 1 ? threads : 1);
+        bome_graph_set_threads(g, threads);
     hc_model best = {0}, buf = {0};
     hc_eval *ev = NULL;
     int rc = BOME_ERR_NOMEM;
     if (!g || hc_model_init(&best, m->mlp, m->d, m->hidden, m->classes, 0) ||
-        hc_model_init(&buf, m->mlp, m->d, m->hidden, m->classes, 0) || !(ev = hc_eval_new(m, held, threads))) {
+        hc_model_init(&buf, m->mlp, m->d, m->hidden, m->classes, 0) ||
+        (held.n > 0 && !(ev = hc_eval_new(m, held, threads)))) {
         snprintf(err, errlen, "out of memory setting up training");
         goto done;
     }
@@ -183,7 +184,9 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr,
         bome_node *lb = bome_scale(g, bome_cross_entropy(g, hc_logits(g, m, theta, xb), yb), (double)b.n / (a.n + b.n));
         loss = bome_add(g, loss, lb);
     }
-    loss = bome_add(g, loss, bome_scale(g, hc_l2(g, theta, m->n_params), l2));
+    bome_node *penalty = fit->penalty ? fit->penalty(g, theta, m->n_params, fit->penalty_ud)
+                                      : bome_scale(g, hc_l2(g, theta, m->n_params), fit->l2);
+    loss = bome_add(g, loss, penalty);
     bome_grad(g, loss, m->n_params, theta, grads);
     bome_plan *plan = bome_plan_new(g, m->n_params, grads);
     if (!plan) {
@@ -191,17 +194,18 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr,
         snprintf(err, errlen, "building the training graph: %s", bome_graph_errmsg(g));
         goto done;
     }
-    double best_loss = INFINITY, acc, held_loss;
-    for (int t = 0; t <= steps; t++) {
-        if ((rc = hc_eval_run(ev, &acc, &held_loss)))
+    double best_loss = INFINITY, acc, held_loss = NAN;
+    rc = BOME_OK;
+    for (int t = 0; t <= fit->steps; t++) {
+        if (ev && (rc = hc_eval_run(ev, &acc, &held_loss)))
             break;
-        if (held_loss < best_loss) {
+        if (ev && held_loss < best_loss) {
             best_loss = held_loss;
             hc_model_copy(&best, m);
         }
-        if (progress && (t % 10 == 0 || t == steps))
-            progress(ud, t, steps, held_loss);
-        if (t == steps)
+        if (fit->progress && (t % 10 == 0 || t == fit->steps))
+            fit->progress(fit->ud, t, fit->steps, held_loss);
+        if (t == fit->steps)
             break;
         if ((rc = bome_plan_run(plan)))
             break;
@@ -211,16 +215,21 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr,
             double mu = t ? 0.9 : 0.0;
             for (size_t k = 0; k < m->size[i]; k++) {
                 v[k] = mu * v[k] + d[k];
-                x[k] -= lr * v[k];
+                x[k] -= fit->lr * v[k];
             }
         }
     }
+    bool finite = ev ? isfinite(best_loss) : true;
+    for (int i = 0; !ev && i < m->n_params; i++)
+        for (size_t k = 0; k < m->size[i]; k++)
+            finite = finite && isfinite(m->theta[i][k]);
     if (rc)
         snprintf(err, errlen, "training: %s", bome_graph_errmsg(g));
-    else if (!isfinite(best_loss)) {
+    else if (!finite) {
         rc = BOME_ERR_NONFINITE;
-        snprintf(err, errlen, "training diverged (held-out loss not finite); try a smaller --warm-lr");
-    } else
+        snprintf(err, errlen, "training diverged (%s not finite); try a smaller step size",
+                 ev ? "held-out loss" : "weights");
+    } else if (ev)
         hc_model_copy(m, &best);
 done:
     hc_eval_free(ev);

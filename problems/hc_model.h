@@ -1,8 +1,8 @@
 /* Hyper-cleaning's classifier (linear, or 784-H-10 with tanh), its
  * supervised training for the warm start and the comparison points, a disk
  * cache for those, and evaluation. All of it through the ad engine. */
-#ifndef BOME_HC_MODEL_H
-#define BOME_HC_MODEL_H
+#ifndef PROB_HC_MODEL_H
+#define PROB_HC_MODEL_H
 
 #include "bome/ad.h"
 
@@ -43,16 +43,27 @@ hc_eval *hc_eval_new(hc_model *m, hc_set set, int threads);
 int hc_eval_run(hc_eval *e, double *accuracy, double *loss);
 void hc_eval_free(hc_eval *e);
 
-/*
- * Trains m on the union of a and b (b.n may be 0) for steps full-batch steps
- * of SGD with momentum 0.9 (PyTorch semantics) on mean CE + l2 ||theta||^2,
- * keeping the iterate with the best loss on held. progress (may be NULL) is
- * called every few steps. Returns 0 or prints nothing and returns a status
- * with a message in err.
- */
+/* How to train: full-batch steps of SGD with momentum 0.9 (PyTorch
+ * semantics) on mean CE + a penalty, l2 ||theta||^2 unless penalty is given;
+ * progress (may be NULL) hears of every tenth step. */
 typedef void (*hc_progress_fn)(void *ud, int step, int steps, double held_loss);
-int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, int steps, double lr, double l2, int threads,
-             hc_progress_fn progress, void *ud, char *err, size_t errlen);
+typedef bome_node *(*hc_penalty_fn)(bome_graph *g, bome_node *const *theta, int n, void *ud);
+typedef struct hc_fit {
+    int steps;
+    double lr, l2;
+    hc_penalty_fn penalty;
+    void *penalty_ud;
+    int threads;
+    hc_progress_fn progress;
+    void *ud;
+} hc_fit;
+
+/*
+ * Trains m on the union of a and b (b.n may be 0), keeping the iterate with
+ * the best loss on held, or the last one when held.n is 0. Returns 0 or a
+ * status with a message in err; prints nothing.
+ */
+int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, char *err, size_t errlen);
 
 /* The cache: a file per (key) holding the parameters. Returns true if it
  * loaded one that matches the model's shapes. */

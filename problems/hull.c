@@ -30,7 +30,7 @@ static int inside(const double *c, int k, const double y[2])
     return area;
 }
 
-void bome_hull_projection(const double *c, int k, const double y[2], double out[2])
+void prob_hull_projection(const double *c, int k, const double y[2], double out[2])
 {
     if (inside(c, k, y)) {
         out[0] = y[0];

@@ -39,7 +39,7 @@ static void defaults(bome_options *o)
     o->max_steps = 200;
 }
 
-static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen)
+static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errlen)
 {
     (void)start;
     (void)seed;
@@ -50,19 +50,25 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
         return BOME_ERR_NOMEM;
     s->w[0] = 4;
     s->x[0] = 4;
-    int rc = bome_case_toy(r, s, "w", BOME_SCALAR, s->w, "x", BOME_SCALAR, s->x, f, g_);
+    int rc = prob_toy(r, s, "w", BOME_SCALAR, s->w, "x", BOME_SCALAR, s->x, f, g_);
     bome_problem_set_bounds(r->problem, BOME_OUTER, 0, -10, 10);
     bome_problem_set_bounds(r->problem, BOME_INNER, 0, -10, 10);
     return rc ? rc : bome_problem_status(r->problem);
 }
 
-static double error(const bome_case_run *r)
+static double error(const prob_run *r)
 {
     const state *s = r->state;
     return fabs(s->w[0]);
 }
 
-const bome_case bome_case_minimax = {
-    "minimax", "the paper's minimax toy: f = x w, g = -x w, x and w in [-10, 10]",
-    200, 1, defaults, create, bome_case_free, error, NULL, 0, NULL, NULL,
+const prob_case prob_minimax = {
+    .name = "minimax",
+    .summary = "the paper's minimax toy: f = x w, g = -x w, x and w in [-10, 10]",
+    .default_steps = 200,
+    .n_starts = 1,
+    .defaults = defaults,
+    .create = create,
+    .destroy = prob_free,
+    .error = error,
 };

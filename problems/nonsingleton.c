@@ -46,7 +46,7 @@ static void defaults(bome_options *o)
     o->max_steps = 2000;
 }
 
-static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen)
+static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errlen)
 {
     (void)start;
     (void)seed;
@@ -55,18 +55,24 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
     state *s = calloc(1, sizeof *s);
     if (!s)
         return BOME_ERR_NOMEM;
-    int rc = bome_case_toy(r, s, "w", BOME_SCALAR, s->w, "x", BOME_VECTOR(2), s->x, f, g_);
+    int rc = prob_toy(r, s, "w", BOME_SCALAR, s->w, "x", BOME_VECTOR(2), s->x, f, g_);
     return rc ? rc : bome_problem_status(r->problem);
 }
 
-static double error(const bome_case_run *r)
+static double error(const prob_run *r)
 {
     const state *s = r->state;
     double a = s->x[0] - 1, b = s->x[1] - 1, c = s->w[0] - 1;
     return sqrt(a * a + b * b + c * c);
 }
 
-const bome_case bome_case_nonsingleton = {
-    "nonsingleton", "the paper's non-singleton lower level: f = (w - x2)^2/2 + (x1 - 1)^2/2, g = x1^2/2 - w x1",
-    2000, 1, defaults, create, bome_case_free, error, NULL, 0, NULL, NULL,
+const prob_case prob_nonsingleton = {
+    .name = "nonsingleton",
+    .summary = "the paper's non-singleton lower level: f = (w - x2)^2/2 + (x1 - 1)^2/2, g = x1^2/2 - w x1",
+    .default_steps = 2000,
+    .n_starts = 1,
+    .defaults = defaults,
+    .create = create,
+    .destroy = prob_free,
+    .error = error,
 };

@@ -65,7 +65,7 @@ static void fill(bome_rng *rng, const double *theta, double *a, double *b, int n
     }
 }
 
-static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen)
+static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errlen)
 {
     (void)start;
     (void)err;
@@ -98,7 +98,7 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
 
 /* theta(v) = (A^T A / n + e^v I)^-1 A^T b / n by Cholesky; returns the
  * validation error of theta(v). */
-double bome_ridge_validation(const void *state_, double v, double *theta_out)
+double prob_ridge_validation(const void *state_, double v, double *theta_out)
 {
     const state *s = state_;
     double m[D * D] = {0}, r[D] = {0};
@@ -146,18 +146,18 @@ double bome_ridge_validation(const void *state_, double v, double *theta_out)
 
 /* Golden-section search of the validation error over v in [-8, 4] after a
  * coarse scan, so a second local minimum cannot trap it. */
-double bome_ridge_best_v(const void *state_)
+double prob_ridge_best_v(const void *state_)
 {
     double best = -8, fbest = INFINITY;
     for (double v = -8; v <= 4; v += 0.05) {
-        double e = bome_ridge_validation(state_, v, NULL);
+        double e = prob_ridge_validation(state_, v, NULL);
         if (e < fbest)
             fbest = e, best = v;
     }
     double lo = best - 0.05, hi = best + 0.05, phi = (sqrt(5.0) - 1) / 2;
     for (int it = 0; it < 100; it++) {
         double a = hi - phi * (hi - lo), b = lo + phi * (hi - lo);
-        if (bome_ridge_validation(state_, a, NULL) < bome_ridge_validation(state_, b, NULL))
+        if (prob_ridge_validation(state_, a, NULL) < prob_ridge_validation(state_, b, NULL))
             hi = b;
         else
             lo = a;
@@ -165,13 +165,19 @@ double bome_ridge_best_v(const void *state_)
     return (lo + hi) / 2;
 }
 
-static double error(const bome_case_run *r)
+static double error(const prob_run *r)
 {
     const state *s = r->state;
-    return fabs(s->v[0] - bome_ridge_best_v(s));
+    return fabs(s->v[0] - prob_ridge_best_v(s));
 }
 
-const bome_case bome_case_ridge = {
-    "ridge", "ridge penalty exp(v) tuned on validation error, synthetic seeded data (30 x 10)",
-    20000, 1, defaults, create, bome_case_free, error, NULL, 0, NULL, NULL,
+const prob_case prob_ridge = {
+    .name = "ridge",
+    .summary = "ridge penalty exp(v) tuned on validation error, synthetic seeded data (30 x 10)",
+    .default_steps = 20000,
+    .n_starts = 1,
+    .defaults = defaults,
+    .create = create,
+    .destroy = prob_free,
+    .error = error,
 };

@@ -16,12 +16,12 @@
 
 enum { K_SHOTS, HIDDEN, BATCH, BETA, EVAL_TASKS };
 
-static const bome_case_param params[] = {
-    {"shots", 10, "K: support and query points per task"},
-    {"hidden", 40, "units in each of the two hidden layers"},
-    {"batch", 25, "tasks per meta-batch"},
-    {"beta", 0, "proximal weight: g += beta/2 |theta - phi|^2 (0: plain MAML)"},
-    {"eval-tasks", 1000, "held-out tasks for the post-adaptation MSE"},
+static const prob_param params[] = {
+    {.name = "shots", .def = 10, .help = "K: support and query points per task"},
+    {.name = "hidden", .def = 40, .help = "units in each of the two hidden layers"},
+    {.name = "batch", .def = 25, .help = "tasks per meta-batch"},
+    {.name = "beta", .def = 0, .help = "proximal weight: g += beta/2 |theta - phi|^2 (0: plain MAML)"},
+    {.name = "eval-tasks", .def = 1000, .help = "held-out tasks for the post-adaptation MSE"},
 };
 
 enum { NP = 6 };
@@ -99,7 +99,7 @@ static void defaults(bome_options *o)
     o->max_steps = 2000;
 }
 
-static void destroy(bome_case_run *r)
+static void destroy(prob_run *r)
 {
     state *s = r->state;
     if (s) {
@@ -111,22 +111,22 @@ static void destroy(bome_case_run *r)
         free(s->xs);
         bome_graph_free(s->eg);
     }
-    bome_case_free(r);
+    prob_free(r);
 }
 
-static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen)
+static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errlen)
 {
     (void)start;
-    const bome_case *c = &bome_case_sinusoid;
+    const prob_case *c = &prob_sinusoid;
     state *s = calloc(1, sizeof *s);
     if (!s)
         return BOME_ERR_NOMEM;
     r->state = s;
-    s->k = (int)bome_case_param_value(c, r, K_SHOTS);
-    s->h = (int)bome_case_param_value(c, r, HIDDEN);
-    s->batch = (int)bome_case_param_value(c, r, BATCH);
-    s->beta = bome_case_param_value(c, r, BETA);
-    s->eval_tasks = (int)bome_case_param_value(c, r, EVAL_TASKS);
+    s->k = (int)prob_real(c, r, K_SHOTS);
+    s->h = (int)prob_real(c, r, HIDDEN);
+    s->batch = (int)prob_real(c, r, BATCH);
+    s->beta = prob_real(c, r, BETA);
+    s->eval_tasks = (int)prob_real(c, r, EVAL_TASKS);
     if (s->k < 1 || s->k > 100000 || s->h < 1 || s->h > 4096 || s->batch < 1 || s->batch > 100000 ||
         !(s->beta >= 0) || s->eval_tasks < 1) {
         snprintf(err, errlen, "shots, hidden, batch and eval-tasks must be whole numbers >= 1, beta >= 0");
@@ -205,7 +205,7 @@ static int eval_build(state *s)
 /* Mean query MSE after r steps from phi on eval_tasks held-out tasks (a
  * stream of their own, the same for every method and step), and the 95%
  * interval's half-width. */
-static double evaluate(bome_case_run *r, const bome_options *o, double *ci95)
+static double evaluate(prob_run *r, const bome_options *o, double *ci95)
 {
     state *s = r->state;
     if (!s->eg && eval_build(s) != BOME_OK)
@@ -238,7 +238,16 @@ static double evaluate(bome_case_run *r, const bome_options *o, double *ci95)
     return mean;
 }
 
-const bome_case bome_case_sinusoid = {
-    "sinusoid", "few-shot sinusoid regression (MAML's benchmark): theta_0 = phi, a 1-40-40-1 ReLU network",
-    2000, 1, defaults, create, destroy, NULL, params, (int)(sizeof params / sizeof params[0]), evaluate, "test_mse",
+const prob_case prob_sinusoid = {
+    .name = "sinusoid",
+    .summary = "few-shot sinusoid regression (MAML's benchmark): theta_0 = phi, a 1-40-40-1 ReLU network",
+    .default_steps = 2000,
+    .n_starts = 1,
+    .defaults = defaults,
+    .create = create,
+    .destroy = destroy,
+    .params = params,
+    .n_params = PROB_COUNT(params),
+    .evaluate = evaluate,
+    .eval_name = "test_mse",
 };

@@ -14,10 +14,12 @@
 
 enum { A1, B1, A2, B2, WINDOW };
 
-static const bome_case_param params[] = {
-    {"a1", 0.5, "task 1's curvature"}, {"b1", 0, "task 1's linear term (its minimum is at b1 / a1)"},
-    {"a2", 1.5, "task 2's curvature"}, {"b2", 10, "task 2's linear term"},
-    {"window", 400, "A: the half-width of the quadratic window"},
+static const prob_param params[] = {
+    {.name = "a1", .def = 0.5, .help = "task 1's curvature"},
+    {.name = "b1", .def = 0, .help = "task 1's linear term (its minimum is at b1 / a1)"},
+    {.name = "a2", .def = 1.5, .help = "task 2's curvature"},
+    {.name = "b2", .def = 10, .help = "task 2's linear term"},
+    {.name = "window", .def = 400, .help = "A: the half-width of the quadratic window"},
 };
 
 typedef struct state {
@@ -66,24 +68,24 @@ static void defaults(bome_options *o)
 }
 
 /* starts -10, 0, 10, 20, 30: the authors draw them uniformly in [-10, 30] */
-static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t errlen)
+static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errlen)
 {
     (void)seed;
     state *s = calloc(1, sizeof *s);
     if (!s)
         return BOME_ERR_NOMEM;
     for (int i = 0; i < 2; i++) {
-        s->task_a[i] = bome_case_param_value(&bome_case_ufo_toy, r, i ? A2 : A1);
-        s->task_c[i] = bome_case_param_value(&bome_case_ufo_toy, r, i ? B2 : B1) / s->task_a[i];
+        s->task_a[i] = prob_real(&prob_ufo_toy, r, i ? A2 : A1);
+        s->task_c[i] = prob_real(&prob_ufo_toy, r, i ? B2 : B1) / s->task_a[i];
     }
-    s->window = bome_case_param_value(&bome_case_ufo_toy, r, WINDOW);
+    s->window = prob_real(&prob_ufo_toy, r, WINDOW);
     if (!(s->task_a[0] > 0 && s->task_a[1] > 0 && s->window > 0)) {
         snprintf(err, errlen, "a1, a2 and window must be > 0");
         free(s);
         return BOME_ERR_ARG;
     }
     s->phi[0] = s->theta[0] = -10 + 10 * start;
-    int rc = bome_case_toy(r, s, "phi", BOME_SCALAR, s->phi, "theta", BOME_SCALAR, s->theta, loss, loss);
+    int rc = prob_toy(r, s, "phi", BOME_SCALAR, s->phi, "theta", BOME_SCALAR, s->theta, loss, loss);
     bome_problem *p = r->problem;
     bome_problem_set_objectives(p, loss, loss, s);
     bome_problem_add_input(p, "a", BOME_SCALAR, s->a);
@@ -93,7 +95,7 @@ static int create(bome_case_run *r, int start, uint64_t seed, char *err, size_t 
     return rc ? rc : bome_problem_status(p);
 }
 
-double bome_ufo_toy_answer(const bome_case_run *r, int first_order, int steps, double alpha)
+double prob_ufo_toy_answer(const prob_run *r, int first_order, int steps, double alpha)
 {
     const state *s = r->state;
     double num = 0, den = 0;
@@ -107,16 +109,24 @@ double bome_ufo_toy_answer(const bome_case_run *r, int first_order, int steps, d
     return num / den;
 }
 
-static double error(const bome_case_run *r)
+static double error(const prob_run *r)
 {
     const state *s = r->state;
     bome_options d;
     defaults(&d);
     const bome_options *o = r->o ? r->o : &d;
-    return fabs(s->phi[0] - bome_ufo_toy_answer(r, o->method == BOME_METHOD_FO_BLO, o->T, o->alpha));
+    return fabs(s->phi[0] - prob_ufo_toy_answer(r, o->method == BOME_METHOD_FO_BLO, o->T, o->alpha));
 }
 
-const bome_case bome_case_ufo_toy = {
-    "ufo-toy", "UFO-BLO's toy: meta-learning in 1-D, two tasks, theta_0 = phi (fo-blo stops where M' != 0)",
-    10000, 5, defaults, create, bome_case_free, error, params, (int)(sizeof params / sizeof params[0]), NULL, NULL,
+const prob_case prob_ufo_toy = {
+    .name = "ufo-toy",
+    .summary = "UFO-BLO's toy: meta-learning in 1-D, two tasks, theta_0 = phi (fo-blo stops where M' != 0)",
+    .default_steps = 10000,
+    .n_starts = 5,
+    .defaults = defaults,
+    .create = create,
+    .destroy = prob_free,
+    .error = error,
+    .params = params,
+    .n_params = PROB_COUNT(params),
 };

@@ -4,6 +4,7 @@
 
 #include "bome/opt.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,15 @@ Test(cli, help_and_list)
     cr_expect_eq(bome("list"), 0);
     cr_expect(strstr(out, "coreset") && strstr(out, "hyperclean") && strstr(out, "ridge"));
     cr_expect_eq(bome(""), 2);
+    cr_expect_eq(bome("--version"), 0);
+    cr_expect(strncmp(out, "bome " BOME_VERSION_STRING "\n", strlen("bome " BOME_VERSION_STRING "\n")) == 0, "%s", out);
+    /* a problem's own flags in its help, from its case's table */
+    cr_expect_eq(bome("run hyperclean --help"), 0);
+    cr_expect(strstr(out, "hyperclean only:") && strstr(out, "--warm-steps N") && strstr(out, "--save-v FILE") &&
+                  strstr(out, "(default 50000,5000,5000,25000)"),
+              "%s", out);
+    cr_expect_eq(bome("run sinusoid --help"), 0);
+    cr_expect(strstr(out, "sinusoid only:") && strstr(out, "--hidden X") && !strstr(out, "--save-v"), "%s", out);
 }
 
 Test(cli, errors_are_messages_and_codes)
@@ -354,6 +364,113 @@ static char *csv_without_seconds(const char *path)
     return b;
 }
 
+/* A number from the JSON in out, NAN when the key is missing or null. */
+static double json_number(const char *key)
+{
+    char k[128];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *at = strstr(out, k);
+    if (!at || !strncmp(at + strlen(k), "null", 4))
+        return NAN;
+    return atof(at + strlen(k));
+}
+
+/* Learnable regularization end to end on the synthetic set: the comparison
+ * points are there and finite, v moves, and every file is written. (eta 100:
+ * on these easy images the paper's 1e-4 leaves lambda, and so v, at 0.) */
+Test(cli, l2reg_end_to_end, .timeout = 180)
+{
+    char dir[] = "/tmp/bome-l2-XXXXXX";
+    synthetic_idx_dir(dir);
+    char args[1024];
+    snprintf(args, sizeof args,
+             "run l2reg --data-dir %s --out-dir %s/out --sizes 300,100,100,0 --fit-steps 30 --steps 30 "
+             "--eval-every 10 --threads 1 --json --eta 100 --save-v %s/v.csv",
+             dir, dir, dir);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_assert(strstr(out, "{\"problem\": \"l2reg\""), "%s", out);
+    cr_expect(strstr(out, "\"steps\": 30"), "%s", out);
+    static const char *const keys[] = {"test_accuracy", "test_loss", "no_reg_test_accuracy", "no_reg_test_loss",
+                                       "scalar_test_accuracy", "scalar_test_loss", "scalar_val_loss",
+                                       "refit_test_accuracy", "refit_test_loss", "scalar_weight"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        double x = json_number(keys[i]);
+        cr_expect(isfinite(x), "%s is %g: %s", keys[i], x, out);
+    }
+    cr_expect(json_number("scalar_test_accuracy") > 0.3, "%s", out);
+    cr_expect(json_number("v_sd") > 0, "v did not move: %s", out);
+
+    char path[700];
+    snprintf(path, sizeof path, "%s/out/l2reg.csv", dir);
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "%s was not written", path);
+    char line[1024];
+    int rows = 0;
+    cr_assert(fgets(line, sizeof line, f));
+    cr_expect(strstr(line, "test_acc") && strstr(line, "val_loss") && strstr(line, "v_sd"), "%s", line);
+    while (fgets(line, sizeof line, f))
+        rows++;
+    fclose(f);
+    cr_expect_eq(rows, 4, "rows for steps 0, 10, 20, 30");
+
+    /* a row per pixel of the 8 x 8 images, v and exp(v) consistent */
+    snprintf(path, sizeof path, "%s/v.csv", dir);
+    f = fopen(path, "r");
+    cr_assert(f, "%s was not written", path);
+    cr_assert(fgets(line, sizeof line, f));
+    cr_expect_str_eq(line, "pixel,row,col,v,exp_v\n");
+    int pixels = 0, moved = 0;
+    for (int px, r, c; fgets(line, sizeof line, f); pixels++) {
+        double v, w;
+        cr_assert_eq(sscanf(line, "%d,%d,%d,%lf,%lf", &px, &r, &c, &v, &w), 5, "%s", line);
+        cr_expect(px == pixels && r == px / 8 && c == px % 8, "%s", line);
+        cr_expect(fabs(w - exp(v)) <= 1e-12 * w, "%s", line);
+        moved += v != 0;
+    }
+    fclose(f);
+    cr_expect_eq(pixels, 64);
+    cr_expect_gt(moved, 0);
+    if (system("command -v gnuplot >/dev/null 2>&1") == 0) {
+        static const char *const pngs[] = {"l2reg.png", "l2reg-v.png"};
+        for (int i = 0; i < 2; i++) {
+            struct stat st;
+            snprintf(path, sizeof path, "%s/out/%s", dir, pngs[i]);
+            cr_expect(stat(path, &st) == 0 && st.st_size > 0, "%s was not drawn", path);
+        }
+    }
+    /* hyper-cleaning's flags are not l2reg's */
+    cr_expect_eq(bome("run l2reg --model mlp"), 2);
+    cr_expect(strstr(out, "--model is not a setting of l2reg"), "%s", out);
+    char cmd[700];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* An experiment through the same loop: stopped after a checkpoint and
+ * resumed, its CSV (a row per logged step) and its best held-out step are
+ * those of the run that was never stopped. */
+Test(cli, hyperclean_checkpoint_and_resume, .timeout = 120)
+{
+    char dir[] = "/tmp/bome-hck-XXXXXX", script[4096];
+    synthetic_idx_dir(dir);
+    const char *run = "$B run hyperclean --data-dir . --out-dir o --sizes 400,100,100,200 --warm-steps 20 "
+                      "--eval-every 2 --no-plot --threads 1 --quiet";
+    snprintf(script, sizeof script,
+             "cd %s && %s --steps 12 --csv full.csv --json > full.json && "
+             "%s --steps 7 --csv part.csv --checkpoint ck --checkpoint-every 3 > /dev/null && "
+             "%s --steps 12 --csv part.csv --checkpoint ck --resume ck --json > part.json && "
+             "cut -d, -f1-10 full.csv > a && cut -d, -f1-10 part.csv > b && cmp a b && wc -l < a && "
+             "grep -o '\"best_held_out_step\": [0-9]*' full.json part.json | cut -d: -f3 | uniq | wc -l",
+             dir, run, run, run);
+    cr_assert_eq(sh(script), 0, "%s", out);
+    long rows, distinct;
+    cr_assert_eq(sscanf(out, "%ld %ld", &rows, &distinct), 2, "%s", out);
+    cr_expect_eq(rows, 8, "header and steps 0, 2, ..., 12");
+    cr_expect_eq(distinct, 1, "the best held-out steps differ");
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    sh(script);
+}
+
 Test(cli, kill_9_and_resume_is_bit_for_bit, .timeout = 300)
 {
     char dir[] = "/tmp/bome-ckpt-XXXXXX", script[4096];
@@ -442,6 +559,11 @@ Test(cli, strict_arguments)
     cr_expect_eq(bome("run hyperclean --hidden 99999999999"), 2);
     cr_expect_eq(bome("run coreset --save-v x.csv"), 2);
     cr_expect(strstr(out, "--save-v is not a setting of coreset"), "%s", out);
+    cr_expect_eq(bome("run coreset --warm-steps 3"), 2);
+    cr_expect(strstr(out, "--warm-steps is not a setting of coreset"), "%s", out);
+    cr_expect_eq(bome("run nonsingleton --no-plot"), 2);
+    cr_expect(strstr(out, "--no-plot is not a setting of nonsingleton"), "%s", out);
+    cr_expect_eq(bome("run hyperclean --eval-every 0"), 2);
     cr_expect_eq(bome("run hyperclean --start 1"), 2);
     cr_expect(strstr(out, "--start is not a setting of hyperclean"), "%s", out);
     cr_expect_eq(bome("run ufo-toy --window -1 --steps 1"), 1, "%s", out);

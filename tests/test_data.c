@@ -22,19 +22,19 @@
 #define TEST_IMG "t10k-images-idx3-ubyte"
 #define TEST_LAB "t10k-labels-idx1-ubyte"
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
-#define SZ(tr, va, he, co) ((bome_hc_sizes){tr, va, he, co})
+#define SZ(tr, va, he, co) ((data_sizes){tr, va, he, co})
 
 static char tmpdir[64], err[512];
-static bome_hc_data da, db, dc; /* loaded by tests, released by teardown */
+static data_split da, db, dc; /* loaded by tests, released by teardown */
 
 static void setup(void) { idx_tmpdir_make(tmpdir); }
 
 static void teardown(void)
 {
     idx_tmpdir_remove(tmpdir);
-    bome_hc_data_free(&da);
-    bome_hc_data_free(&db);
-    bome_hc_data_free(&dc);
+    data_split_free(&da);
+    data_split_free(&db);
+    data_split_free(&dc);
 }
 
 TestSuite(idx, .init = setup, .fini = teardown);
@@ -70,8 +70,8 @@ static void write_set(const char *img, const char *lab, int n, int base, int gz)
         l[i] = lab_of(base + i);
     }
     uint32_t dims[3] = {(uint32_t)n, 1, 4};
-    write_idx(img, gz, BOME_IDX_MAGIC_IMAGES, dims, 3, pix, 4 * (size_t)n);
-    write_idx(lab, gz, BOME_IDX_MAGIC_LABELS, dims, 1, l, (size_t)n);
+    write_idx(img, gz, DATA_IDX_MAGIC_IMAGES, dims, 3, pix, 4 * (size_t)n);
+    write_idx(lab, gz, DATA_IDX_MAGIC_LABELS, dims, 1, l, (size_t)n);
     free(pix);
     free(l);
 }
@@ -102,8 +102,8 @@ static void read_fails(const char *name, int images, int code, const char *want)
 {
     uint8_t *p = (uint8_t *)&code;
     int n = -1, r = -1, c = -1;
-    int rc = images ? bome_idx_read_images(tp(name), &p, &n, &r, &c, err, sizeof err)
-                    : bome_idx_read_labels(tp(name), &p, &n, err, sizeof err);
+    int rc = images ? data_idx_read_images(tp(name), &p, &n, &r, &c, err, sizeof err)
+                    : data_idx_read_labels(tp(name), &p, &n, err, sizeof err);
     cr_assert_eq(rc, code, "rc %d: %s", rc, err);
     cr_assert(p == NULL && n == 0, "outputs not cleared on error");
     assert_mentions(tp(name));
@@ -118,12 +118,12 @@ static void read_ok(int gz, int n, int rows, int cols)
     for (size_t i = 0; i < len; i++)
         src[i] = (uint8_t)(i * 31 + i / 977); /* labels > 9 are fine here */
     uint32_t dims[3] = {(uint32_t)n, (uint32_t)rows, (uint32_t)cols};
-    write_idx("img", gz, BOME_IDX_MAGIC_IMAGES, dims, 3, src, len);
-    write_idx("lab", gz, BOME_IDX_MAGIC_LABELS, dims, 1, src, (size_t)n);
+    write_idx("img", gz, DATA_IDX_MAGIC_IMAGES, dims, 3, src, len);
+    write_idx("lab", gz, DATA_IDX_MAGIC_LABELS, dims, 1, src, (size_t)n);
     int rn, rr, rc, ln;
-    cr_assert_eq(bome_idx_read_images(tp("img"), &pix, &rn, &rr, &rc, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(data_idx_read_images(tp("img"), &pix, &rn, &rr, &rc, err, sizeof err), 0, "%s", err);
     cr_assert(rn == n && rr == rows && rc == cols && !memcmp(pix, src, len));
-    cr_assert_eq(bome_idx_read_labels(tp("lab"), &lab, &ln, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(data_idx_read_labels(tp("lab"), &lab, &ln, err, sizeof err), 0, "%s", err);
     cr_assert(ln == n && !memcmp(lab, src, (size_t)n));
     free(pix);
     free(lab);
@@ -139,43 +139,43 @@ Test(idx, unreadable)
 {
     uint8_t *p;
     int n, r, c;
-    read_fails("nope", 1, BOME_DATA_ERR_OPEN, "cannot open");
-    read_fails("nope", 0, BOME_DATA_ERR_OPEN, "cannot open");
-    read_fails("", 1, BOME_DATA_ERR_READ, "read error"); /* the directory itself */
-    cr_assert_eq(bome_idx_read_images("f", NULL, &n, &r, &c, err, sizeof err), BOME_DATA_ERR_ARG);
-    cr_assert_eq(bome_idx_read_labels("f", &p, NULL, err, sizeof err), BOME_DATA_ERR_ARG);
+    read_fails("nope", 1, DATA_ERR_OPEN, "cannot open");
+    read_fails("nope", 0, DATA_ERR_OPEN, "cannot open");
+    read_fails("", 1, DATA_ERR_READ, "read error"); /* the directory itself */
+    cr_assert_eq(data_idx_read_images("f", NULL, &n, &r, &c, err, sizeof err), DATA_ERR_ARG);
+    cr_assert_eq(data_idx_read_labels("f", &p, NULL, err, sizeof err), DATA_ERR_ARG);
     assert_mentions("f: NULL output");
 }
 
 Test(idx, bad_magic)
 {
     uint32_t dims[3] = {1, 2, 2};
-    write_idx("lab", 1, BOME_IDX_MAGIC_LABELS, dims, 1, "abcd", 4);
-    write_idx("img", 0, BOME_IDX_MAGIC_IMAGES, dims, 3, "abcd", 4);
-    read_fails("lab", 1, BOME_DATA_ERR_MAGIC, "0x00000801");
-    read_fails("img", 0, BOME_DATA_ERR_MAGIC, "0x00000803");
+    write_idx("lab", 1, DATA_IDX_MAGIC_LABELS, dims, 1, "abcd", 4);
+    write_idx("img", 0, DATA_IDX_MAGIC_IMAGES, dims, 3, "abcd", 4);
+    read_fails("lab", 1, DATA_ERR_MAGIC, "0x00000801");
+    read_fails("img", 0, DATA_ERR_MAGIC, "0x00000803");
 }
 
 Test(idx, truncated)
 {
     uint32_t dims[3] = {3, 2, 2}, n12 = 12, huge[3] = {0x7fffffff, 1, 1};
-    write_idx("img", 1, BOME_IDX_MAGIC_IMAGES, dims, 3, "0123456789", 10);
-    write_idx("lab", 0, BOME_IDX_MAGIC_LABELS, &n12, 1, "0123456789", 10);
-    read_fails("img", 1, BOME_DATA_ERR_TRUNCATED, "expected 12 bytes after the header, got 10");
-    read_fails("lab", 0, BOME_DATA_ERR_TRUNCATED, "expected 12 bytes after the header, got 10");
+    write_idx("img", 1, DATA_IDX_MAGIC_IMAGES, dims, 3, "0123456789", 10);
+    write_idx("lab", 0, DATA_IDX_MAGIC_LABELS, &n12, 1, "0123456789", 10);
+    read_fails("img", 1, DATA_ERR_TRUNCATED, "expected 12 bytes after the header, got 10");
+    read_fails("lab", 0, DATA_ERR_TRUNCATED, "expected 12 bytes after the header, got 10");
     /* 2^31 - 1 claimed over 4 real bytes: under ASan this also shows that the
      * reader does not allocate the claimed size up front. */
-    write_idx("huge", 1, BOME_IDX_MAGIC_IMAGES, huge, 3, "abcd", 4);
-    read_fails("huge", 1, BOME_DATA_ERR_TRUNCATED, "got 4");
+    write_idx("huge", 1, DATA_IDX_MAGIC_IMAGES, huge, 3, "abcd", 4);
+    read_fails("huge", 1, DATA_ERR_TRUNCATED, "got 4");
 }
 
 /* Headers cut short: inside the dimensions, and right after the magic. */
 Test(idx, truncated_header)
 {
-    write_idx("img", 1, BOME_IDX_MAGIC_IMAGES, NULL, 0, "\0\0\x01", 3);
-    write_idx("lab", 0, BOME_IDX_MAGIC_LABELS, NULL, 0, NULL, 0);
-    read_fails("img", 1, BOME_DATA_ERR_TRUNCATED, "expected 16 bytes, got 7");
-    read_fails("lab", 0, BOME_DATA_ERR_TRUNCATED, "expected 8 bytes, got 4");
+    write_idx("img", 1, DATA_IDX_MAGIC_IMAGES, NULL, 0, "\0\0\x01", 3);
+    write_idx("lab", 0, DATA_IDX_MAGIC_LABELS, NULL, 0, NULL, 0);
+    read_fails("img", 1, DATA_ERR_TRUNCATED, "expected 16 bytes, got 7");
+    read_fails("lab", 0, DATA_ERR_TRUNCATED, "expected 8 bytes, got 4");
 }
 
 /* A gzip stream cut in the middle is a truncation; a bad checksum an error. */
@@ -186,39 +186,39 @@ Test(idx, damaged_gzip_stream)
     struct stat st;
     for (size_t i = 0; i < sizeof px; i++)
         px[i] = (uint8_t)(i * i);
-    write_idx("img", 1, BOME_IDX_MAGIC_IMAGES, dims, 3, px, sizeof px);
-    write_idx("crc", 1, BOME_IDX_MAGIC_IMAGES, dims, 3, px, sizeof px);
+    write_idx("img", 1, DATA_IDX_MAGIC_IMAGES, dims, 3, px, sizeof px);
+    write_idx("crc", 1, DATA_IDX_MAGIC_IMAGES, dims, 3, px, sizeof px);
     cr_assert(!stat(tp("img"), &st) && !truncate(tp("img"), st.st_size / 2));
-    read_fails("img", 1, BOME_DATA_ERR_TRUNCATED, "expected 3000 bytes");
+    read_fails("img", 1, DATA_ERR_TRUNCATED, "expected 3000 bytes");
     FILE *f = fopen(tp("crc"), "r+b");
     cr_assert(f && !fseek(f, -8, SEEK_END) && fputc('!', f) == '!' && !fclose(f));
-    read_fails("crc", 1, BOME_DATA_ERR_READ, "read error: incorrect data check");
+    read_fails("crc", 1, DATA_ERR_READ, "read error: incorrect data check");
 }
 
 Test(idx, absurd_dims)
 {
     uint32_t bad[3][3] = {{0, 28, 28}, {10, 0, 28}, {10, 28, 100000}};
     for (int k = 0; k < 3; k++) {
-        write_idx("img", 1, BOME_IDX_MAGIC_IMAGES, bad[k], 3, NULL, 0);
-        read_fails("img", 1, BOME_DATA_ERR_DIMS, "absurd dimensions");
+        write_idx("img", 1, DATA_IDX_MAGIC_IMAGES, bad[k], 3, NULL, 0);
+        read_fails("img", 1, DATA_ERR_DIMS, "absurd dimensions");
     }
-    write_idx("lab", 1, BOME_IDX_MAGIC_LABELS, bad[0], 1, NULL, 0);
-    read_fails("lab", 0, BOME_DATA_ERR_DIMS, "absurd dimensions");
+    write_idx("lab", 1, DATA_IDX_MAGIC_LABELS, bad[0], 1, NULL, 0);
+    read_fails("lab", 0, DATA_ERR_DIMS, "absurd dimensions");
 }
 
 /* ---- hyper-cleaning protocol ---- */
 
-static void load_ok(uint64_t seed, bome_hc_sizes s, bome_hc_data *d)
+static void load_ok(uint64_t seed, data_sizes s, data_split *d)
 {
-    cr_assert_eq(bome_hc_data_load(tmpdir, seed, s, d, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(data_split_load(tmpdir, seed, s, d, err, sizeof err), 0, "%s", err);
 }
 
 /* Expects failure with code, *out zeroed, and both needles in the message. */
-static void load_fails(bome_hc_sizes s, int code, const char *w1, const char *w2)
+static void load_fails(data_sizes s, int code, const char *w1, const char *w2)
 {
-    bome_hc_data d, zero = {0};
+    data_split d, zero = {0};
     memset(&d, 0xAB, sizeof d);
-    int rc = bome_hc_data_load(tmpdir, 1, s, &d, err, sizeof err);
+    int rc = data_split_load(tmpdir, 1, s, &d, err, sizeof err);
     cr_assert_eq(rc, code, "rc %d: %s", rc, err);
     cr_assert_eq(memcmp(&d, &zero, sizeof d), 0, "output not zeroed on error");
     assert_mentions(w1);
@@ -228,7 +228,7 @@ static void load_fails(bome_hc_sizes s, int code, const char *w1, const char *w2
 /* Replays the protocol with the RNG: one shuffle of the n_file training
  * images deals the splits, then a shuffle of the train indices picks
  * n_corrupt distinct ones to relabel uniformly. */
-static void check_protocol(const bome_hc_data *d, int n_file, uint64_t seed, int n_corrupt)
+static void check_protocol(const data_split *d, int n_file, uint64_t seed, int n_corrupt)
 {
     bome_rng r;
     bome_rng_seed(&r, seed);
@@ -262,7 +262,7 @@ static void check_protocol(const bome_hc_data *d, int n_file, uint64_t seed, int
 
 Test(hc, split_sizes_and_protocol)
 {
-    bome_hc_sizes s = bome_hc_default_sizes();
+    data_sizes s = data_default_sizes();
     cr_assert(s.n_train == 50000 && s.n_val == 5000 && s.n_held == 5000 && s.n_corrupt == 25000);
     make_dataset(100, 20);
     for (int nc = 0; nc <= 60; nc += 30) { /* none, half, all corrupted */
@@ -270,11 +270,11 @@ Test(hc, split_sizes_and_protocol)
         cr_assert(da.d == 4 && da.n_classes == 10 && da.n_train == 60 && da.n_val == 20 &&
                   da.n_held == 15 && da.n_test == 20);
         check_protocol(&da, 100, 7, nc);
-        bome_hc_data_free(&da);
+        data_split_free(&da);
     }
     cr_assert_null(da.x_train);
-    bome_hc_data_free(&da); /* zeroed: a second free is harmless */
-    bome_hc_data_free(NULL);
+    data_split_free(&da); /* zeroed: a second free is harmless */
+    data_split_free(NULL);
 }
 
 /* Mean 0 and sd 1 over the train pixels, and the same map for every split
@@ -346,64 +346,64 @@ TestSuite(hcerr, .init = setup_err, .fini = teardown);
 Test(hcerr, missing_file)
 {
     remove(tp(TEST_LAB ".gz"));
-    load_fails(SMALL, BOME_DATA_ERR_OPEN, tp(TEST_LAB), "cannot open");
+    load_fails(SMALL, DATA_ERR_OPEN, tp(TEST_LAB), "cannot open");
 }
 
 Test(hcerr, idx_error_propagates)
 {
-    write_idx(TEST_IMG ".gz", 1, BOME_IDX_MAGIC_LABELS, (uint32_t[]){1}, 1, "a", 1);
-    load_fails(SMALL, BOME_DATA_ERR_MAGIC, tp(TEST_IMG ".gz"), "bad magic");
+    write_idx(TEST_IMG ".gz", 1, DATA_IDX_MAGIC_LABELS, (uint32_t[]){1}, 1, "a", 1);
+    load_fails(SMALL, DATA_ERR_MAGIC, tp(TEST_IMG ".gz"), "bad magic");
 }
 
 Test(hcerr, count_mismatch)
 {
     write_set("x", TRAIN_LAB ".gz", 29, 0, 1);
-    load_fails(SMALL, BOME_DATA_ERR_MISMATCH, tp(TRAIN_IMG ".gz"), "30 images");
-    load_fails(SMALL, BOME_DATA_ERR_MISMATCH, tp(TRAIN_LAB ".gz"), "29 labels");
+    load_fails(SMALL, DATA_ERR_MISMATCH, tp(TRAIN_IMG ".gz"), "30 images");
+    load_fails(SMALL, DATA_ERR_MISMATCH, tp(TRAIN_LAB ".gz"), "29 labels");
 }
 
 Test(hcerr, label_out_of_range)
 {
     uint8_t l[30] = {[17] = 10};
-    write_idx(TRAIN_LAB ".gz", 1, BOME_IDX_MAGIC_LABELS, (uint32_t[]){30}, 1, l, 30);
-    load_fails(SMALL, BOME_DATA_ERR_LABEL, tp(TRAIN_LAB ".gz"), "index 17");
+    write_idx(TRAIN_LAB ".gz", 1, DATA_IDX_MAGIC_LABELS, (uint32_t[]){30}, 1, l, 30);
+    load_fails(SMALL, DATA_ERR_LABEL, tp(TRAIN_LAB ".gz"), "index 17");
 }
 
 Test(hcerr, too_few_images)
 {
-    load_fails(SZ(10, 10, 11, 5), BOME_DATA_ERR_ARG, tp(TRAIN_IMG ".gz"), "30 images, fewer "
+    load_fails(SZ(10, 10, 11, 5), DATA_ERR_ARG, tp(TRAIN_IMG ".gz"), "30 images, fewer "
                "than n_train + n_val + n_held = 10 + 10 + 11 = 31");
 }
 
 Test(hcerr, image_size_mismatch)
 {
-    write_idx(TEST_IMG ".gz", 1, BOME_IDX_MAGIC_IMAGES, (uint32_t[]){5, 2, 2}, 3, "0123456789abcdefghij", 20);
-    load_fails(SMALL, BOME_DATA_ERR_MISMATCH, tp(TRAIN_IMG ".gz"), tp(TEST_IMG ".gz"));
+    write_idx(TEST_IMG ".gz", 1, DATA_IDX_MAGIC_IMAGES, (uint32_t[]){5, 2, 2}, 3, "0123456789abcdefghij", 20);
+    load_fails(SMALL, DATA_ERR_MISMATCH, tp(TRAIN_IMG ".gz"), tp(TEST_IMG ".gz"));
 }
 
 Test(hcerr, constant_pixels)
 {
     static const uint8_t px[120]; /* all zero */
-    write_idx(TRAIN_IMG ".gz", 1, BOME_IDX_MAGIC_IMAGES, (uint32_t[]){30, 1, 4}, 3, px, 120);
-    load_fails(SMALL, BOME_DATA_ERR_DEGENERATE, tp(TRAIN_IMG ".gz"), "cannot standardize");
+    write_idx(TRAIN_IMG ".gz", 1, DATA_IDX_MAGIC_IMAGES, (uint32_t[]){30, 1, 4}, 3, px, 120);
+    load_fails(SMALL, DATA_ERR_DEGENERATE, tp(TRAIN_IMG ".gz"), "cannot standardize");
 }
 
 Test(hcerr, bad_sizes)
 {
-    load_fails(SZ(0, 10, 10, 0), BOME_DATA_ERR_ARG, "non-positive", "n_train=0");
-    load_fails(SZ(10, -1, 10, 0), BOME_DATA_ERR_ARG, "non-positive", "n_val=-1");
-    load_fails(SZ(10, 10, 0, 0), BOME_DATA_ERR_ARG, "non-positive", "n_held=0");
-    load_fails(SZ(10, 10, 10, 11), BOME_DATA_ERR_ARG, "n_corrupt=11", "n_train=10");
-    load_fails(SZ(10, 10, 10, -1), BOME_DATA_ERR_ARG, "n_corrupt=-1", "n_train=10");
-    cr_assert_eq(bome_hc_data_load(NULL, 1, SMALL, &da, err, sizeof err), BOME_DATA_ERR_ARG);
-    cr_assert_eq(bome_hc_data_load(tmpdir, 1, SMALL, NULL, err, sizeof err), BOME_DATA_ERR_ARG);
+    load_fails(SZ(0, 10, 10, 0), DATA_ERR_ARG, "non-positive", "n_train=0");
+    load_fails(SZ(10, -1, 10, 0), DATA_ERR_ARG, "non-positive", "n_val=-1");
+    load_fails(SZ(10, 10, 0, 0), DATA_ERR_ARG, "non-positive", "n_held=0");
+    load_fails(SZ(10, 10, 10, 11), DATA_ERR_ARG, "n_corrupt=11", "n_train=10");
+    load_fails(SZ(10, 10, 10, -1), DATA_ERR_ARG, "n_corrupt=-1", "n_train=10");
+    cr_assert_eq(data_split_load(NULL, 1, SMALL, &da, err, sizeof err), DATA_ERR_ARG);
+    cr_assert_eq(data_split_load(tmpdir, 1, SMALL, NULL, err, sizeof err), DATA_ERR_ARG);
 }
 
 Test(hc, fashion_mnist)
 {
     if (access(FASHION_DIR, R_OK) != 0)
         cr_skip_test("%s is absent", FASHION_DIR);
-    cr_assert_eq(bome_hc_data_load(FASHION_DIR, 0, bome_hc_default_sizes(), &da, err, sizeof err),
+    cr_assert_eq(data_split_load(FASHION_DIR, 0, data_default_sizes(), &da, err, sizeof err),
                  0, "%s", err);
     cr_assert(da.d == 784 && da.n_classes == 10 && da.n_train == 50000 && da.n_val == 5000 &&
               da.n_held == 5000 && da.n_test == 10000);

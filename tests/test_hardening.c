@@ -214,7 +214,7 @@ static uint32_t dims[3];
 static void write_deflated(size_t extra)
 {
     memcpy(dims, (uint32_t[]){16, 256, 256}, sizeof dims);
-    idx_write(path_of("img"), 1, BOME_IDX_MAGIC_IMAGES, dims, 3, zeros, NPIX + extra);
+    idx_write(path_of("img"), 1, DATA_IDX_MAGIC_IMAGES, dims, 3, zeros, NPIX + extra);
 }
 
 /* The reader's zlib input buffer, and a stored payload that ends where the
@@ -232,7 +232,7 @@ static void write_stored(void)
     memcpy(dims, (uint32_t[]){STORED_N, 1, 1}, sizeof dims);
     static uint8_t idx[16 + STORED_N];
     for (int i = 0; i < 16; i++)
-        idx[i] = (uint8_t)((i < 4 ? BOME_IDX_MAGIC_IMAGES : dims[i / 4 - 1]) >> (24 - 8 * (i % 4)));
+        idx[i] = (uint8_t)((i < 4 ? DATA_IDX_MAGIC_IMAGES : dims[i / 4 - 1]) >> (24 - 8 * (i % 4)));
     static const uint8_t head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
     FILE *f = fopen(path_of("img"), "wb");
     cr_assert(f && fwrite(head, 1, sizeof head, f) == sizeof head);
@@ -265,7 +265,7 @@ static void read_images(int code, const char *want)
 {
     uint8_t *p = NULL;
     int n = -1, r = -1, c = -1;
-    int rc = bome_idx_read_images(path_of("img"), &p, &n, &r, &c, err, sizeof err);
+    int rc = data_idx_read_images(path_of("img"), &p, &n, &r, &c, err, sizeof err);
     cr_assert_eq(rc, code, "rc %d, expected %d: %s", rc, code, err);
     if (code == 0) {
         cr_assert(p && n == (int)dims[0] && r == (int)dims[1] && c == (int)dims[2]);
@@ -304,7 +304,7 @@ Test(gzip, trailer_cut)
             write_stored_or_deflated(stored);
             read_images(0, NULL);
             cut_tail(cuts[k]);
-            read_images(BOME_DATA_ERR_TRUNCATED, "before its CRC-32 and length trailer");
+            read_images(DATA_ERR_TRUNCATED, "before its CRC-32 and length trailer");
         }
 }
 
@@ -314,20 +314,20 @@ Test(gzip, trailer_corrupt)
         for (long at = 8; at >= 1; at--) {
             write_stored_or_deflated(stored);
             flip(at);
-            read_images(BOME_DATA_ERR_READ, at > 4 ? "incorrect data check" : "incorrect length check");
+            read_images(DATA_ERR_READ, at > 4 ? "incorrect data check" : "incorrect length check");
         }
 }
 
 Test(gzip, bytes_past_payload)
 {
     write_deflated(5);
-    read_images(BOME_DATA_ERR_TRAILING, "file has 5 bytes past the declared payload");
-    idx_write(path_of("img"), 0, BOME_IDX_MAGIC_IMAGES, dims, 3, zeros, NPIX + 1);
-    read_images(BOME_DATA_ERR_TRAILING, "file has 1 byte past the declared payload");
+    read_images(DATA_ERR_TRAILING, "file has 5 bytes past the declared payload");
+    idx_write(path_of("img"), 0, DATA_IDX_MAGIC_IMAGES, dims, 3, zeros, NPIX + 1);
+    read_images(DATA_ERR_TRAILING, "file has 1 byte past the declared payload");
     uint32_t n = 6;
     uint8_t *lab = NULL;
     int ln = -1;
-    idx_write(path_of("lab"), 1, BOME_IDX_MAGIC_LABELS, &n, 1, zeros, 8);
-    cr_assert_eq(bome_idx_read_labels(path_of("lab"), &lab, &ln, err, sizeof err), BOME_DATA_ERR_TRAILING, "%s", err);
+    idx_write(path_of("lab"), 1, DATA_IDX_MAGIC_LABELS, &n, 1, zeros, 8);
+    cr_assert_eq(data_idx_read_labels(path_of("lab"), &lab, &ln, err, sizeof err), DATA_ERR_TRAILING, "%s", err);
     cr_assert(lab == NULL && ln == 0 && strstr(err, "2 bytes past"), "%s", err);
 }

@@ -11,31 +11,40 @@
 
 #include "cases.h"
 
+/* A case's settings from plain numbers, in the order of its table. */
+static const prob_value *values(const double *x, int n, prob_value *out)
+{
+    for (int i = 0; x && i < n; i++)
+        out[i] = (prob_value){.x = x[i]};
+    return x ? out : NULL;
+}
+
 /* Runs the toy: returns the final phi; params NULL for the paper's. */
 static double toy(int method, int start, uint64_t seed, const double *params, long steps, double *answer,
                   double *fo_answer, double q)
 {
-    bome_case_run r = {0};
+    prob_run r = {0};
     bome_options o;
-    bome_case_ufo_toy.defaults(&o);
+    prob_ufo_toy.defaults(&o);
     o.method = (bome_method)method;
     o.seed = seed;
     o.max_steps = steps;
     cr_assert_eq(bome_options_set(&o, "ufo_q", q), BOME_OK);
-    r.params = params;
+    prob_value v[PROB_MAX_PARAMS];
+    r.params = values(params, prob_ufo_toy.n_params, v);
     r.o = &o;
     char err[128] = "";
-    cr_assert_eq(bome_case_ufo_toy.create(&r, start, seed, err, sizeof err), BOME_OK, "%s", err);
+    cr_assert_eq(prob_ufo_toy.create(&r, start, seed, err, sizeof err), BOME_OK, "%s", err);
     bome_step_stats last;
     cr_assert_eq(bome_solve(r.problem, &o, &last), BOME_OK, "%s", bome_problem_errmsg(r.problem));
     if (method != BOME_METHOD_ITD)
         cr_expect_eq(last.grad_evals, o.T + 1, "one task: r inner gradients and f's");
     if (answer)
-        *answer = bome_ufo_toy_answer(&r, 0, o.T, o.alpha);
+        *answer = prob_ufo_toy_answer(&r, 0, o.T, o.alpha);
     if (fo_answer)
-        *fo_answer = bome_ufo_toy_answer(&r, 1, o.T, o.alpha);
+        *fo_answer = prob_ufo_toy_answer(&r, 1, o.T, o.alpha);
     double phi = *(const bome_real *)r.state; /* the state opens with phi */
-    bome_case_free(&r);
+    prob_free(&r);
     return phi;
 }
 
@@ -171,22 +180,23 @@ Test(meta, api_errors)
 static double sinusoid(int method, double beta, double batch, long steps, double *score)
 {
     const double p[5] = {5, 8, batch, beta, 50}; /* shots, hidden, batch, beta, eval tasks */
-    bome_case_run r = {0};
+    prob_run r = {0};
     bome_options o;
-    bome_case_sinusoid.defaults(&o);
+    prob_sinusoid.defaults(&o);
     o.method = (bome_method)method;
     o.T = 3;
     o.max_steps = steps;
     o.lr_outer = 0.01;
-    r.params = p;
+    prob_value v[PROB_MAX_PARAMS];
+    r.params = values(p, 5, v);
     r.o = &o;
     char err[128] = "";
-    cr_assert_eq(bome_case_sinusoid.create(&r, 0, 1, err, sizeof err), BOME_OK, "%s", err);
-    double before = bome_case_sinusoid.evaluate(&r, &o, NULL);
+    cr_assert_eq(prob_sinusoid.create(&r, 0, 1, err, sizeof err), BOME_OK, "%s", err);
+    double before = prob_sinusoid.evaluate(&r, &o, NULL);
     bome_step_stats last;
     cr_assert_eq(bome_solve(r.problem, &o, &last), BOME_OK, "%s", bome_problem_errmsg(r.problem));
-    *score = bome_case_sinusoid.evaluate(&r, &o, NULL);
-    bome_case_sinusoid.destroy(&r);
+    *score = prob_sinusoid.evaluate(&r, &o, NULL);
+    prob_sinusoid.destroy(&r);
     return before;
 }
 
@@ -208,19 +218,19 @@ Test(meta, sinusoid_learns_and_exact_equals_itd)
  * its first exact samples and ends where exact does. */
 Test(meta, ufo_adaptive_q_on_the_toy)
 {
-    bome_case_run r = {0};
+    prob_run r = {0};
     bome_options o;
-    bome_case_ufo_toy.defaults(&o);
+    prob_ufo_toy.defaults(&o);
     o.max_steps = 3000;
     cr_assert_eq(bome_options_set(&o, "ufo_adaptive", 1), BOME_OK);
     r.o = &o;
     char err[128] = "";
-    cr_assert_eq(bome_case_ufo_toy.create(&r, 1, 0, err, sizeof err), BOME_OK, "%s", err);
+    cr_assert_eq(prob_ufo_toy.create(&r, 1, 0, err, sizeof err), BOME_OK, "%s", err);
     bome_step_stats last;
     cr_assert_eq(bome_solve(r.problem, &o, &last), BOME_OK, "%s", bome_problem_errmsg(r.problem));
     cr_expect_eq(last.lambda, 1.0, "the reported q: %g", last.lambda);
     cr_expect_eq(last.hvp_evals, o.T, "the exact branch every step now");
-    cr_expect_lt(bome_case_ufo_toy.error(&r), 0.1);
-    bome_case_free(&r);
+    cr_expect_lt(prob_ufo_toy.error(&r), 0.1);
+    prob_free(&r);
     cr_expect_eq(bome_options_set(&o, "ufo_adaptive", 2), BOME_ERR_ARG);
 }

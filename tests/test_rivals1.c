@@ -387,7 +387,7 @@ Test(bvfsm, approaches_the_answer_on_the_quadratic)
 }
 
 /* A toy with the case's own settings, from its first start. */
-static void toy(const bome_case *c, bome_method m, bome_case_run *r)
+static void toy(const prob_case *c, bome_method m, prob_run *r)
 {
     char err[256] = "";
     memset(r, 0, sizeof *r);
@@ -402,10 +402,10 @@ static void toy(const bome_case *c, bome_method m, bome_case_run *r)
  * so the penalties are exact there. */
 static double nonsingleton(bome_method m)
 {
-    bome_case_run r;
-    toy(&bome_case_nonsingleton, m, &r);
-    double d = bome_case_nonsingleton.error(&r);
-    bome_case_nonsingleton.destroy(&r);
+    prob_run r;
+    toy(&prob_nonsingleton, m, &r);
+    double d = prob_nonsingleton.error(&r);
+    prob_nonsingleton.destroy(&r);
     return d;
 }
 
@@ -415,9 +415,9 @@ Test(vpbgd, solves_the_nonsingleton_toy) { cr_expect_lt(nonsingleton(BOME_METHOD
 /* The final iterates of the released toy scripts run in float64, x then w
  * (/work/notes/toy-reference.md): penalty and BVFSM follow them to rounding,
  * the minimax corners and penalty's frozen theta included. */
-static void released(const bome_case *c, bome_method m, const double *x, const double *w, double tol)
+static void released(const prob_case *c, bome_method m, const double *x, const double *w, double tol)
 {
-    bome_case_run r;
+    prob_run r;
     toy(c, m, &r);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < r.show_size[k]; i++) {
@@ -430,20 +430,20 @@ static void released(const bome_case *c, bome_method m, const double *x, const d
 
 Test(penalty, follows_the_released_toys)
 {
-    released(&bome_case_coreset, BOME_METHOD_PENALTY, (double[]){2.2924145433207013, -0.5681850125540145},
+    released(&prob_coreset, BOME_METHOD_PENALTY, (double[]){2.2924145433207013, -0.5681850125540145},
              (double[]){-1.7203975950998556, 2.50689860708326, -1.8895487934882875, 1.1030477815048831}, 1e-9);
-    released(&bome_case_nonsingleton, BOME_METHOD_PENALTY, (double[]){0.9992676004099733, 0.9990041292766508},
+    released(&prob_nonsingleton, BOME_METHOD_PENALTY, (double[]){0.9992676004099733, 0.9990041292766508},
              (double[]){0.9992556922858341}, 1e-12);
-    released(&bome_case_minimax, BOME_METHOD_PENALTY, (double[]){4}, (double[]){-10}, 1e-12);
+    released(&prob_minimax, BOME_METHOD_PENALTY, (double[]){4}, (double[]){-10}, 1e-12);
 }
 
 Test(bvfsm, follows_the_released_toys)
 {
-    released(&bome_case_coreset, BOME_METHOD_BVFSM, (double[]){1.9508614311630768, -0.17834120139877943},
+    released(&prob_coreset, BOME_METHOD_BVFSM, (double[]){1.9508614311630768, -0.17834120139877943},
              (double[]){-2.639061364798732, 3.3654389373298357, -2.795832911729789, 2.069455339198698}, 1e-9);
-    released(&bome_case_nonsingleton, BOME_METHOD_BVFSM, (double[]){0.9804707429726732, -0.22779935435950527},
+    released(&prob_nonsingleton, BOME_METHOD_BVFSM, (double[]){0.9804707429726732, -0.22779935435950527},
              (double[]){-0.23371874796901482}, 1e-12);
-    released(&bome_case_minimax, BOME_METHOD_BVFSM, (double[]){-10}, (double[]){10}, 1e-12);
+    released(&prob_minimax, BOME_METHOD_BVFSM, (double[]){-10}, (double[]){10}, 1e-12);
 }
 
 /* ---- Settings, boxes, non-finite values --------------------------------------- */

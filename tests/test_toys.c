@@ -13,12 +13,12 @@
 
 #include "cases.h"
 
-/* ---- bome_hull_projection on hand-made cases ------------------------------- */
+/* ---- prob_hull_projection on hand-made cases ------------------------------- */
 
 static void proj_is(const double *c, int k, double y0, double y1, double p0, double p1)
 {
     double y[2] = {y0, y1}, out[2] = {NAN, NAN};
-    bome_hull_projection(c, k, y, out);
+    prob_hull_projection(c, k, y, out);
     cr_assert(fabs(out[0] - p0) < 1e-12 && fabs(out[1] - p1) < 1e-12,
               "projection of (%g, %g) is (%.15g, %.15g), expected (%g, %g)", y0, y1, out[0], out[1], p0, p1);
 }
@@ -76,7 +76,7 @@ Test(hull, degenerate_hulls)
 
 /* ---- The toys ------------------------------------------------------------------- */
 
-static bome_step_stats run_method(const bome_case *c, int start, uint64_t seed, bome_method m, bome_case_run *r)
+static bome_step_stats run_method(const prob_case *c, int start, uint64_t seed, bome_method m, prob_run *r)
 {
     char err[256] = "";
     memset(r, 0, sizeof *r);
@@ -94,7 +94,7 @@ static bome_step_stats run_method(const bome_case *c, int start, uint64_t seed, 
     return last;
 }
 
-static bome_step_stats run_case(const bome_case *c, int start, uint64_t seed, bome_case_run *r)
+static bome_step_stats run_case(const prob_case *c, int start, uint64_t seed, prob_run *r)
 {
     return run_method(c, start, seed, BOME_METHOD_BOME, r);
 }
@@ -111,18 +111,18 @@ Test(toys, coreset_all_starts)
 {
     static const double C[8] = {1, 3, 3, 1, -2, 2, -3, -2}, Y[2] = {3, -2};
     double want[2];
-    bome_hull_projection(C, 4, Y, want);
-    cr_assert_eq(bome_case_coreset.n_starts, 3);
+    prob_hull_projection(C, 4, Y, want);
+    cr_assert_eq(prob_coreset.n_starts, 3);
     for (int start = 0; start < 3; start++) {
-        bome_case_run r;
-        run_case(&bome_case_coreset, start, 0, &r);
+        prob_run r;
+        run_case(&prob_coreset, start, 0, &r);
         const bome_real *x = r.show_values[0];
         cr_assert_str_eq(r.show_name[0], "x");
         double d = hypot(x[0] - want[0], x[1] - want[1]);
         cr_assert_lt(d, 0.05, "start %d: x = (%g, %g), projection (%g, %g), distance %g", start, x[0], x[1], want[0],
                      want[1], d);
-        cr_assert_lt(fabs(bome_case_coreset.error(&r) - d), 1e-12);
-        bome_case_coreset.destroy(&r);
+        cr_assert_lt(fabs(prob_coreset.error(&r) - d), 1e-12);
+        prob_coreset.destroy(&r);
     }
 }
 
@@ -132,13 +132,13 @@ Test(toys, coreset_all_starts)
  * converge to the optimistic solution (e.g. x2 stuck at its start 0). */
 Test(toys, nonsingleton)
 {
-    bome_case_run r;
-    run_case(&bome_case_nonsingleton, 0, 0, &r);
+    prob_run r;
+    run_case(&prob_nonsingleton, 0, 0, &r);
     const bome_real *x = r.show_values[0], *w = r.show_values[1];
     cr_assert_lt(fabs(x[0] - 1), 1e-3, "x1 = %g", x[0]);
     cr_assert_lt(fabs(x[1] - 1), 1e-3, "x2 = %g", x[1]);
     cr_assert_lt(fabs(w[0] - 1), 1e-3, "w = %g", w[0]);
-    bome_case_nonsingleton.destroy(&r);
+    prob_nonsingleton.destroy(&r);
 }
 
 /* The paper's point about non-singleton lower levels: g does not pin x2,
@@ -147,34 +147,34 @@ Test(toys, nonsingleton)
  * test above). ITD's distance is 1.37 here; 0.5 separates the two plainly. */
 Test(toys, nonsingleton_itd_misses_what_bome_finds)
 {
-    bome_case_run r;
-    run_method(&bome_case_nonsingleton, 0, 0, BOME_METHOD_ITD, &r);
-    double d = bome_case_nonsingleton.error(&r);
+    prob_run r;
+    run_method(&prob_nonsingleton, 0, 0, BOME_METHOD_ITD, &r);
+    double d = prob_nonsingleton.error(&r);
     cr_assert_gt(d, 0.5, "ITD reached the answer (distance %g): the toy no longer shows the difference", d);
-    bome_case_nonsingleton.destroy(&r);
+    prob_nonsingleton.destroy(&r);
 }
 
 /* AID-CG fares worse: H = d2g/dx2 is singular along x2, so CG's step along
  * it blows up and the run ends on a non-finite value (step 6 here). */
 Test(toys, nonsingleton_aid_cg_fails)
 {
-    bome_case_run r;
-    bome_step_stats last = run_method(&bome_case_nonsingleton, 0, 0, BOME_METHOD_AID_CG, &r);
-    double d = bome_case_nonsingleton.error(&r);
+    prob_run r;
+    bome_step_stats last = run_method(&prob_nonsingleton, 0, 0, BOME_METHOD_AID_CG, &r);
+    double d = prob_nonsingleton.error(&r);
     cr_assert(bome_problem_status(r.problem) == BOME_ERR_NONFINITE || d > 0.5,
               "AID-CG reached the answer (distance %g after %ld steps)", d, last.step);
-    bome_case_nonsingleton.destroy(&r);
+    prob_nonsingleton.destroy(&r);
 }
 
 /* BSG-1's direction scales with grad_theta g, which is 0 at this toy's start
  * (x1 = w = 0 solves the inner problem): it never moves. */
 Test(toys, nonsingleton_bsg1_stays_at_the_start)
 {
-    bome_case_run r;
-    run_method(&bome_case_nonsingleton, 0, 0, BOME_METHOD_BSG1, &r);
-    double d = bome_case_nonsingleton.error(&r);
+    prob_run r;
+    run_method(&prob_nonsingleton, 0, 0, BOME_METHOD_BSG1, &r);
+    double d = prob_nonsingleton.error(&r);
     cr_assert(fabs(d - sqrt(3.0)) < 1e-12, "distance %.17g, not the start's sqrt(3)", d);
-    bome_case_nonsingleton.destroy(&r);
+    prob_nonsingleton.destroy(&r);
 }
 
 /* On the coreset toy, whose inner solution is unique, the rivals get there too. */
@@ -182,11 +182,11 @@ Test(toys, coreset_itd_and_aid_cg)
 {
     bome_method m[2] = {BOME_METHOD_ITD, BOME_METHOD_AID_CG};
     for (int i = 0; i < 2; i++) {
-        bome_case_run r;
-        run_method(&bome_case_coreset, 0, 0, m[i], &r);
-        double d = bome_case_coreset.error(&r);
+        prob_run r;
+        run_method(&prob_coreset, 0, 0, m[i], &r);
+        double d = prob_coreset.error(&r);
         cr_assert_lt(d, 0.05, "method %d: distance %g", (int)m[i], d);
-        bome_case_coreset.destroy(&r);
+        prob_coreset.destroy(&r);
     }
 }
 
@@ -197,18 +197,18 @@ Test(toys, coreset_itd_and_aid_cg)
  * away from 0 (f = 16 at the start). */
 Test(toys, minimax)
 {
-    bome_case_run r;
-    bome_step_stats last = run_case(&bome_case_minimax, 0, 0, &r);
+    prob_run r;
+    bome_step_stats last = run_case(&prob_minimax, 0, 0, &r);
     const bome_real *x = r.show_values[0], *w = r.show_values[1];
     cr_assert_lt(fabs(w[0]), 0.1, "w = %g", w[0]);
     cr_assert(fabs(x[0]) <= 10 && fabs(w[0]) <= 10);
     cr_assert_lt(fabs(x[0] * w[0]), 0.05, "f = x w = %g", x[0] * w[0]);
     cr_assert_lt(fabs(last.f), 0.05, "last step's f = %g", last.f);
-    bome_case_minimax.destroy(&r);
+    prob_minimax.destroy(&r);
 }
 
 /* v -> v* = argmin over v of the validation error of the closed-form ridge
- * solution, found by bome_ridge_best_v. Tolerances: |v - v*| < 0.1, because
+ * solution, found by prob_ridge_best_v. Tolerances: |v - v*| < 0.1, because
  * BOME's fixed outer step leaves a bias of order sqrt(xi) (observed: 0.06 with
  * the seeded data, v* = -1.11) and the validation error is flat near its
  * minimum, so v is only weakly pinned; and the validation error at BOME's v
@@ -216,34 +216,34 @@ Test(toys, minimax)
  * and is insensitive to that flatness. */
 Test(toys, ridge)
 {
-    bome_case_run r;
-    run_case(&bome_case_ridge, 0, 0, &r);
+    prob_run r;
+    run_case(&prob_ridge, 0, 0, &r);
     const bome_real *v = r.show_values[0];
     cr_assert_str_eq(r.show_name[0], "v");
-    double best = bome_ridge_best_v(r.state);
+    double best = prob_ridge_best_v(r.state);
     cr_assert(best > -8 && best < 4, "v* = %g is at the search's edge", best);
     cr_assert_lt(fabs(v[0] - best), 0.1, "v = %g, v* = %g", v[0], best);
-    double e_best = bome_ridge_validation(r.state, best, NULL);
-    double e_bome = bome_ridge_validation(r.state, v[0], NULL);
+    double e_best = prob_ridge_validation(r.state, best, NULL);
+    double e_bome = prob_ridge_validation(r.state, v[0], NULL);
     cr_assert_leq(e_bome, 1.01 * e_best, "validation error %g at v = %g, %g at v* = %g", e_bome, v[0], e_best, best);
-    bome_case_ridge.destroy(&r);
+    prob_ridge.destroy(&r);
 }
 
 /* The independent answer is right. The closed form's theta(v) minimizes the
  * case's own g(v, .): a solver step with zero step sizes from (v, theta(v))
- * sees grad q-hat = 0 and q-hat = 0. And bome_ridge_best_v is the minimum of
+ * sees grad q-hat = 0 and q-hat = 0. And prob_ridge_best_v is the minimum of
  * the validation error on a fine grid. */
 Test(toys, ridge_closed_form_and_best_v)
 {
-    bome_case_run r;
+    prob_run r;
     char err[256];
-    cr_assert_eq(bome_case_ridge.create(&r, 0, 0, err, sizeof err), BOME_OK);
+    cr_assert_eq(prob_ridge.create(&r, 0, 0, err, sizeof err), BOME_OK);
     bome_real *v = (bome_real *)r.show_values[0], *theta = (bome_real *)r.show_values[1];
     for (double vv = -2; vv <= 1; vv += 1.5) {
         v[0] = vv;
-        bome_ridge_validation(r.state, vv, theta);
+        prob_ridge_validation(r.state, vv, theta);
         bome_options o;
-        bome_case_ridge.defaults(&o);
+        prob_ridge.defaults(&o);
         o.lr_outer = o.lr_inner = 0;
         bome_solver *s = bome_solver_new(r.problem, &o);
         cr_assert_eq(bome_solver_status(s), BOME_OK, "%s", bome_solver_errmsg(s));
@@ -254,10 +254,10 @@ Test(toys, ridge_closed_form_and_best_v)
         cr_assert_gt(st.grad_f_norm, 0);
         bome_solver_free(s);
     }
-    double best = bome_ridge_best_v(r.state), e = bome_ridge_validation(r.state, best, NULL);
+    double best = prob_ridge_best_v(r.state), e = prob_ridge_validation(r.state, best, NULL);
     for (double vv = -8; vv <= 4; vv += 0.01)
-        cr_assert_geq(bome_ridge_validation(r.state, vv, NULL), e - 1e-12, "v = %g beats v* = %g", vv, best);
-    bome_case_ridge.destroy(&r);
+        cr_assert_geq(prob_ridge_validation(r.state, vv, NULL), e - 1e-12, "v = %g beats v* = %g", vv, best);
+    prob_ridge.destroy(&r);
 }
 
 /* ---- The released scripts' own runs ------------------------------------------------- */
@@ -267,10 +267,10 @@ Test(toys, ridge_closed_form_and_best_v)
  * scripts' settings beside bome: x then w. bome must follow them to
  * rounding (coreset's BOME run is the most rounding-sensitive: the
  * scripts' own float64 and numpy re-runs differ by 2e-7 in w). */
-static void released_case(const bome_case *c, bome_method m, const double *x, int nx, const double *w, int nw,
+static void released_case(const prob_case *c, bome_method m, const double *x, int nx, const double *w, int nw,
                           double tol)
 {
-    bome_case_run r;
+    prob_run r;
     run_method(c, 0, 0, m, &r);
     for (int i = 0; i < nx; i++)
         cr_expect(fabs(r.show_values[0][i] - x[i]) <= tol * fmax(1, fabs(x[i])), "%s %s x[%d] %.17g, released %.17g",
@@ -284,23 +284,23 @@ static void released_case(const bome_case *c, bome_method m, const double *x, in
 Test(released, nonsingleton_bome)
 {
     const double x[2] = {0.9999999999999997, 0.9999999999999989}, w[1] = {0.999999999999999};
-    released_case(&bome_case_nonsingleton, BOME_METHOD_BOME, x, 2, w, 1, 1e-12);
+    released_case(&prob_nonsingleton, BOME_METHOD_BOME, x, 2, w, 1, 1e-12);
 }
 
 Test(released, minimax_bome_and_bsg1)
 {
     const double x[1] = {-0.01607476027615772}, w[1] = {0.04918131447618276};
-    released_case(&bome_case_minimax, BOME_METHOD_BOME, x, 1, w, 1, 1e-12);
+    released_case(&prob_minimax, BOME_METHOD_BOME, x, 1, w, 1, 1e-12);
     const double xb[1] = {10}, wb[1] = {4}; /* BSG-1 with grad_v f: (10, 4), not (10, 10) */
-    released_case(&bome_case_minimax, BOME_METHOD_BSG1, xb, 1, wb, 1, 1e-12);
+    released_case(&prob_minimax, BOME_METHOD_BSG1, xb, 1, wb, 1, 1e-12);
 }
 
 Test(released, coreset_bome_and_bsg1)
 {
     const double x[2] = {1.8166553684075624, 0.38509112679571345};
     const double w[4] = {-2.5443932198936574, 3.3241415300600674, -2.7012452523496573, 1.9214969421832337};
-    released_case(&bome_case_coreset, BOME_METHOD_BOME, x, 2, w, 4, 1e-9);
+    released_case(&prob_coreset, BOME_METHOD_BOME, x, 2, w, 4, 1e-9);
     const double xb[2] = {2.976932825968099, 1.0043568802107237};
     const double wb[4] = {-0.9756491163009549, 4.671908406192289, -1.8002756270540246, -1.8959836628373428};
-    released_case(&bome_case_coreset, BOME_METHOD_BSG1, xb, 2, wb, 4, 1e-9);
+    released_case(&prob_coreset, BOME_METHOD_BSG1, xb, 2, wb, 4, 1e-9);
 }

@@ -64,6 +64,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "bome/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -1,5 +1,5 @@
 /*
- * problems/hcdata.c: the data protocol of the data hyper-cleaning benchmark
+ * data/protocol.c: the data protocol of the data hyper-cleaning benchmark
  * (split, standardize, corrupt), following the reference code of "Bilevel
  * Optimization Made Easy" so that results are comparable with the paper.
  */
@@ -22,9 +22,9 @@ typedef struct raw_set {
     int n, rows, cols;
 } raw_set;
 
-bome_hc_sizes bome_hc_default_sizes(void)
+data_sizes data_default_sizes(void)
 {
-    bome_hc_sizes s = {50000, 5000, 5000, 25000};
+    data_sizes s = {50000, 5000, 5000, 25000};
     return s;
 }
 
@@ -53,8 +53,8 @@ static int resolve(const char *dir, const char *name, char **path, char *err,
     int rc = 0;
     *path = NULL;
     if (!gz || !plain) {
-        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_NOMEM,
-                            "%s/%s: out of memory for the path", dir, name);
+        rc = data_errf(err, errlen, DATA_ERR_NOMEM,
+                       "%s/%s: out of memory for the path", dir, name);
     } else if (can_open(gz)) {
         *path = gz;
         gz = NULL;
@@ -62,8 +62,8 @@ static int resolve(const char *dir, const char *name, char **path, char *err,
         *path = plain;
         plain = NULL;
     } else {
-        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_OPEN,
-                            "cannot open %s or %s: %s", gz, plain, strerror(errno));
+        rc = data_errf(err, errlen, DATA_ERR_OPEN,
+                       "cannot open %s or %s: %s", gz, plain, strerror(errno));
     }
     free(gz);
     free(plain);
@@ -86,19 +86,19 @@ static int raw_load(const char *dir, const char *img, const char *lab,
     int n_lab = 0, rc;
     if ((rc = resolve(dir, img, &s->img_path, err, errlen)) ||
         (rc = resolve(dir, lab, &s->lab_path, err, errlen)) ||
-        (rc = bome_idx_read_images(s->img_path, &s->pix, &s->n, &s->rows,
+        (rc = data_idx_read_images(s->img_path, &s->pix, &s->n, &s->rows,
                                    &s->cols, err, errlen)) ||
-        (rc = bome_idx_read_labels(s->lab_path, &s->lab, &n_lab, err, errlen)))
+        (rc = data_idx_read_labels(s->lab_path, &s->lab, &n_lab, err, errlen)))
         return rc;
     if (n_lab != s->n)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_MISMATCH,
-                              "%s holds %d images but %s holds %d labels",
-                              s->img_path, s->n, s->lab_path, n_lab);
+        return data_errf(err, errlen, DATA_ERR_MISMATCH,
+                         "%s holds %d images but %s holds %d labels",
+                         s->img_path, s->n, s->lab_path, n_lab);
     for (int i = 0; i < n_lab; i++)
         if (s->lab[i] >= N_CLASSES)
-            return bome_data_errf(err, errlen, BOME_DATA_ERR_LABEL,
-                                  "%s: label %d at index %d is outside [0, %d)",
-                                  s->lab_path, s->lab[i], i, N_CLASSES);
+            return data_errf(err, errlen, DATA_ERR_LABEL,
+                             "%s: label %d at index %d is outside [0, %d)",
+                             s->lab_path, s->lab[i], i, N_CLASSES);
     return 0;
 }
 
@@ -139,7 +139,7 @@ static void train_stats(const raw_set *s, const int32_t *idx, int count, int d,
     *sd = sqrt(var / total);
 }
 
-static int alloc_out(bome_hc_data *o)
+static int alloc_out(data_split *o)
 {
     size_t d = (size_t)o->d;
     o->x_train = malloc(sizeof(double) * d * (size_t)o->n_train);
@@ -159,7 +159,7 @@ static int alloc_out(bome_hc_data *o)
 }
 
 /* Replaces n_corrupt distinct train labels by uniform classes. */
-static int corrupt(bome_rng *rng, bome_hc_data *o, int n_corrupt)
+static int corrupt(bome_rng *rng, data_split *o, int n_corrupt)
 {
     int32_t *perm = malloc(sizeof(int32_t) * (size_t)o->n_train);
     if (!perm)
@@ -176,26 +176,26 @@ static int corrupt(bome_rng *rng, bome_hc_data *o, int n_corrupt)
     return 1;
 }
 
-static int check_sizes(bome_hc_sizes s, char *err, size_t errlen)
+static int check_sizes(data_sizes s, char *err, size_t errlen)
 {
     if (s.n_train <= 0 || s.n_val <= 0 || s.n_held <= 0)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
-                              "non-positive split size: n_train=%d n_val=%d "
-                              "n_held=%d",
-                              s.n_train, s.n_val, s.n_held);
+        return data_errf(err, errlen, DATA_ERR_ARG,
+                         "non-positive split size: n_train=%d n_val=%d "
+                         "n_held=%d",
+                         s.n_train, s.n_val, s.n_held);
     if (s.n_corrupt < 0 || s.n_corrupt > s.n_train)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
-                              "n_corrupt=%d is outside [0, n_train=%d]",
-                              s.n_corrupt, s.n_train);
+        return data_errf(err, errlen, DATA_ERR_ARG,
+                         "n_corrupt=%d is outside [0, n_train=%d]",
+                         s.n_corrupt, s.n_train);
     return 0;
 }
 
-int bome_hc_data_load(const char *dir, uint64_t seed, bome_hc_sizes sizes,
-                      bome_hc_data *out, char *err, size_t errlen)
+int data_split_load(const char *dir, uint64_t seed, data_sizes sizes,
+                    data_split *out, char *err, size_t errlen)
 {
     if (!out || !dir)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
-                              "bome_hc_data_load: NULL %s", dir ? "out" : "dir");
+        return data_errf(err, errlen, DATA_ERR_ARG,
+                         "data_split_load: NULL %s", dir ? "out" : "dir");
     memset(out, 0, sizeof *out);
     int rc = check_sizes(sizes, err, errlen);
     if (rc)
@@ -208,19 +208,19 @@ int bome_hc_data_load(const char *dir, uint64_t seed, bome_hc_sizes sizes,
                        &te, err, errlen)))
         goto fail;
     if (tr.rows != te.rows || tr.cols != te.cols) {
-        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_MISMATCH,
-                            "%s has %d x %d images but %s has %d x %d",
-                            tr.img_path, tr.rows, tr.cols, te.img_path, te.rows,
-                            te.cols);
+        rc = data_errf(err, errlen, DATA_ERR_MISMATCH,
+                       "%s has %d x %d images but %s has %d x %d",
+                       tr.img_path, tr.rows, tr.cols, te.img_path, te.rows,
+                       te.cols);
         goto fail;
     }
     long long need = (long long)sizes.n_train + sizes.n_val + sizes.n_held;
     if (tr.n < need) {
-        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
-                            "%s holds %d images, fewer than n_train + n_val + "
-                            "n_held = %d + %d + %d = %lld",
-                            tr.img_path, tr.n, sizes.n_train, sizes.n_val,
-                            sizes.n_held, need);
+        rc = data_errf(err, errlen, DATA_ERR_ARG,
+                       "%s holds %d images, fewer than n_train + n_val + "
+                       "n_held = %d + %d + %d = %lld",
+                       tr.img_path, tr.n, sizes.n_train, sizes.n_val,
+                       sizes.n_held, need);
         goto fail;
     }
 
@@ -234,19 +234,22 @@ int bome_hc_data_load(const char *dir, uint64_t seed, bome_hc_sizes sizes,
     bome_rng_shuffle(&rng, perm, (size_t)tr.n);
 
     out->d = tr.rows * tr.cols;
+    out->rows = tr.rows;
+    out->cols = tr.cols;
     out->n_classes = N_CLASSES;
     out->n_train = sizes.n_train;
     out->n_val = sizes.n_val;
     out->n_held = sizes.n_held;
+    out->n_corrupt = sizes.n_corrupt;
     out->n_test = te.n;
 
     double mean, sd, lut[256];
     train_stats(&tr, perm, out->n_train, out->d, &mean, &sd);
     if (!(sd > 0.0)) {
-        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_DEGENERATE,
-                            "%s: all pixels of the %d training images are "
-                            "equal; cannot standardize",
-                            tr.img_path, out->n_train);
+        rc = data_errf(err, errlen, DATA_ERR_DEGENERATE,
+                       "%s: all pixels of the %d training images are "
+                       "equal; cannot standardize",
+                       tr.img_path, out->n_train);
         goto fail;
     }
     for (int v = 0; v < 256; v++)
@@ -269,18 +272,18 @@ int bome_hc_data_load(const char *dir, uint64_t seed, bome_hc_sizes sizes,
     return 0;
 
 nomem:
-    rc = bome_data_errf(err, errlen, BOME_DATA_ERR_NOMEM,
-                        "%s: out of memory building the hyper-cleaning data",
-                        dir);
+    rc = data_errf(err, errlen, DATA_ERR_NOMEM,
+                   "%s: out of memory building the hyper-cleaning data",
+                   dir);
 fail:
     free(perm);
     raw_free(&tr);
     raw_free(&te);
-    bome_hc_data_free(out);
+    data_split_free(out);
     return rc;
 }
 
-void bome_hc_data_free(bome_hc_data *d)
+void data_split_free(data_split *d)
 {
     if (!d)
         return;

@@ -1,6 +1,6 @@
 /*
- * problems/data.h: the dataset layer of the benchmark problems (private to
- * the problems module, not installed).
+ * data/data.h: the dataset layer under the problems (private: not installed,
+ * hence the data_ prefix, not the library's bome_).
  *
  * Two layers: IDX readers that turn the MNIST-family file format into plain
  * byte buffers, and the data hyper-cleaning protocol of "Bilevel Optimization
@@ -8,47 +8,47 @@
  * solver sees exactly the same problem for a given seed.
  *
  * Error convention: every loader returns 0 on success and one of the
- * bome_data_status codes otherwise, and writes a one-line message into
+ * data_status codes otherwise, and writes a one-line message into
  * err[0..errlen) that names the offending file and what is wrong with it, so
  * that a benchmark driver can report it verbatim. Nothing here aborts, exits
  * or prints; err may be NULL (or errlen 0) when the caller only wants a code.
  */
-#ifndef BOME_PROBLEMS_DATA_H
-#define BOME_PROBLEMS_DATA_H
+#ifndef DATA_DATA_H
+#define DATA_DATA_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum bome_data_status {
-    BOME_DATA_OK = 0,
-    BOME_DATA_ERR_OPEN,      /* file missing or unreadable */
-    BOME_DATA_ERR_READ,      /* I/O or decompression error mid-file */
-    BOME_DATA_ERR_MAGIC,     /* not the IDX type that was asked for */
-    BOME_DATA_ERR_TRUNCATED, /* fewer bytes than the header promises */
-    BOME_DATA_ERR_DIMS,      /* zero or absurdly large dimensions */
-    BOME_DATA_ERR_NOMEM,     /* allocation failed */
-    BOME_DATA_ERR_MISMATCH,  /* files of one dataset disagree */
-    BOME_DATA_ERR_LABEL,     /* a label outside [0, n_classes) */
-    BOME_DATA_ERR_ARG,       /* bad sizes or pointers from the caller,
-                                including splits larger than the data */
-    BOME_DATA_ERR_DEGENERATE, /* data the protocol cannot use (constant) */
-    BOME_DATA_ERR_TRAILING   /* more bytes than the header declares */
-} bome_data_status;
+typedef enum data_status {
+    DATA_OK = 0,
+    DATA_ERR_OPEN,       /* file missing or unreadable */
+    DATA_ERR_READ,       /* I/O or decompression error mid-file */
+    DATA_ERR_MAGIC,      /* not the IDX type that was asked for */
+    DATA_ERR_TRUNCATED,  /* fewer bytes than the header promises */
+    DATA_ERR_DIMS,       /* zero or absurdly large dimensions */
+    DATA_ERR_NOMEM,      /* allocation failed */
+    DATA_ERR_MISMATCH,   /* files of one dataset disagree */
+    DATA_ERR_LABEL,      /* a label outside [0, n_classes) */
+    DATA_ERR_ARG,        /* bad sizes or pointers from the caller,
+                            including splits larger than the data */
+    DATA_ERR_DEGENERATE, /* data the protocol cannot use (constant) */
+    DATA_ERR_TRAILING    /* more bytes than the header declares */
+} data_status;
 
 /* Magic numbers: unsigned bytes, 3 (images) or 1 (labels) dimensions. */
-#define BOME_IDX_MAGIC_IMAGES 0x00000803u
-#define BOME_IDX_MAGIC_LABELS 0x00000801u
+#define DATA_IDX_MAGIC_IMAGES 0x00000803u
+#define DATA_IDX_MAGIC_LABELS 0x00000801u
 /* Limits that separate a real image dataset from a corrupt header. Checked
  * before anything is allocated, so a bad header cannot ask for gigabytes. */
-#define BOME_IDX_MAX_SIDE 16384
-#define BOME_IDX_MAX_BYTES ((uint64_t)1 << 32)
+#define DATA_IDX_MAX_SIDE 16384
+#define DATA_IDX_MAX_BYTES ((uint64_t)1 << 32)
 
 /*
  * Formats a message into err (if err is non-NULL and errlen > 0), always
  * NUL-terminated and silently truncated to fit; returns code so that error
- * paths can be written as `return bome_data_errf(err, errlen, code, ...)`.
+ * paths can be written as `return data_errf(err, errlen, code, ...)`.
  */
-int bome_data_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+int data_errf(char *err, size_t errlen, int code, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 4, 5)))
 #endif
@@ -59,41 +59,43 @@ int bome_data_errf(char *err, size_t errlen, int code, const char *fmt, ...)
  * from the content, not the name). On success *pixels holds n * rows * cols
  * bytes, image after image, row-major, and the caller releases it with
  * free(). On failure the outputs are left NULL / 0. Bytes after the last
- * image are an error (BOME_DATA_ERR_TRAILING), and so is a gzip stream whose
- * CRC-32 or length trailer is cut (BOME_DATA_ERR_TRUNCATED) or wrong
- * (BOME_DATA_ERR_READ): the file is read to its end so that zlib checks it.
+ * image are an error (DATA_ERR_TRAILING), and so is a gzip stream whose
+ * CRC-32 or length trailer is cut (DATA_ERR_TRUNCATED) or wrong
+ * (DATA_ERR_READ): the file is read to its end so that zlib checks it.
  */
-int bome_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
+int data_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
                          int *cols, char *err, size_t errlen);
 
 /*
- * Reads an IDX1 unsigned-byte label file like bome_idx_read_images. Label
+ * Reads an IDX1 unsigned-byte label file like data_idx_read_images. Label
  * values are not checked: the valid range belongs to the dataset, not to the
- * format, so bome_hc_data_load checks it.
+ * format, so data_split_load checks it.
  */
-int bome_idx_read_labels(const char *path, uint8_t **labels, int *n, char *err,
+int data_idx_read_labels(const char *path, uint8_t **labels, int *n, char *err,
                          size_t errlen);
 
 /* Split and corruption sizes of the hyper-cleaning protocol. */
-typedef struct bome_hc_sizes {
+typedef struct data_sizes {
     int n_train, n_val, n_held, n_corrupt;
-} bome_hc_sizes;
+} data_sizes;
 
-typedef struct bome_hc_data {
+typedef struct data_split {
     int d;         /* features per image, 784 for (Fashion-)MNIST */
+    int rows, cols; /* the image's shape: d = rows * cols */
     int n_classes; /* 10 */
     int n_train, n_val, n_held, n_test;
+    int n_corrupt; /* train labels redrawn (about 1 in n_classes stays right) */
     double *x_train, *x_val, *x_held, *x_test; /* row-major n x d, standardized */
     int32_t *y_train;      /* corrupted labels: what training sees */
     int32_t *y_train_true; /* the original labels */
     int32_t *y_val, *y_held, *y_test;
     unsigned char *clean; /* clean[i] = (y_train[i] == y_train_true[i]) */
     int32_t *train_index; /* train row i is image train_index[i] of the IDX file */
-} bome_hc_data;
+} data_split;
 
 /* The paper's sizes: 50000 train, 5000 validation, 5000 held-out, 25000
  * corrupted training labels. */
-bome_hc_sizes bome_hc_default_sizes(void);
+data_sizes data_default_sizes(void);
 
 /*
  * Builds the hyper-cleaning problem from the four (Fashion-)MNIST IDX files
@@ -110,13 +112,13 @@ bome_hc_sizes bome_hc_default_sizes(void);
  * n_train, n_val and n_held must be positive, 0 <= n_corrupt <= n_train.
  * Training pixels that are all equal are an error (nothing to standardize
  * by). On failure everything is freed and *out is all zeros, so
- * bome_hc_data_free(out) is always safe.
+ * data_split_free(out) is always safe.
  */
-int bome_hc_data_load(const char *dir, uint64_t seed, bome_hc_sizes sizes,
-                      bome_hc_data *out, char *err, size_t errlen);
+int data_split_load(const char *dir, uint64_t seed, data_sizes sizes,
+                    data_split *out, char *err, size_t errlen);
 
 /* Releases every buffer and zeroes *d so a double free is harmless;
  * NULL-safe. */
-void bome_hc_data_free(bome_hc_data *d);
+void data_split_free(data_split *d);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * problems/idx.c: readers for the IDX format of MNIST and Fashion-MNIST
+ * data/idx.c: readers for the IDX format of MNIST and Fashion-MNIST
  * (big-endian header, then raw unsigned bytes). zlib's gz* functions read
  * gzip and plain files alike, so callers never care which one they have.
  */
@@ -19,7 +19,7 @@
 /* gzread takes an unsigned count and returns an int: stay below INT_MAX. */
 #define MAX_READ ((size_t)1 << 30)
 
-int bome_data_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+int data_errf(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (err && errlen > 0) {
         va_list ap;
@@ -58,8 +58,8 @@ static int read_error(gzFile f, const char *path, char *err, size_t errlen)
         msg = strerror(errno);
     else if (msg && strncmp(msg, path, plen) == 0 && msg[plen] == ':')
         msg += plen + 1 + (msg[plen + 1] == ' '); /* zlib prefixes the path */
-    return bome_data_errf(err, errlen, BOME_DATA_ERR_READ,
-                          "%s: read error: %s", path, msg ? msg : "unknown");
+    return data_errf(err, errlen, DATA_ERR_READ,
+                     "%s: read error: %s", path, msg ? msg : "unknown");
 }
 
 static uint32_t be32(const uint8_t *p)
@@ -71,14 +71,14 @@ static uint32_t be32(const uint8_t *p)
 static int open_idx(const char *path, gzFile *f, char *err, size_t errlen)
 {
     if (!path)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
-                              "IDX file path is NULL");
+        return data_errf(err, errlen, DATA_ERR_ARG,
+                         "IDX file path is NULL");
     errno = 0;
     *f = gzopen(path, "rb");
     if (!*f)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_OPEN,
-                              "%s: cannot open: %s", path,
-                              errno ? strerror(errno) : "out of memory");
+        return data_errf(err, errlen, DATA_ERR_OPEN,
+                         "%s: cannot open: %s", path,
+                         errno ? strerror(errno) : "out of memory");
     gzbuffer(*f, 1u << 17);
     return 0;
 }
@@ -92,17 +92,17 @@ static int read_header(gzFile f, const char *path, uint32_t magic, int ndims,
     if (read_some(f, hdr, 4, &got) != 0)
         return read_error(f, path, err, errlen);
     if (got == 4 && be32(hdr) != magic)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_MAGIC,
-                              "%s: bad magic number 0x%08x, expected 0x%08x "
-                              "(not an IDX %s file)",
-                              path, (unsigned)be32(hdr), (unsigned)magic,
-                              magic == BOME_IDX_MAGIC_IMAGES ? "image" : "label");
+        return data_errf(err, errlen, DATA_ERR_MAGIC,
+                         "%s: bad magic number 0x%08x, expected 0x%08x "
+                         "(not an IDX %s file)",
+                         path, (unsigned)be32(hdr), (unsigned)magic,
+                         magic == DATA_IDX_MAGIC_IMAGES ? "image" : "label");
     if (got == 4 && read_some(f, hdr + 4, len - 4, &got2) != 0)
         return read_error(f, path, err, errlen);
     if (got + got2 < len)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_TRUNCATED,
-                              "%s: truncated header: expected %zu bytes, got %zu",
-                              path, len, got + got2);
+        return data_errf(err, errlen, DATA_ERR_TRUNCATED,
+                         "%s: truncated header: expected %zu bytes, got %zu",
+                         path, len, got + got2);
     for (int i = 0; i < ndims; i++)
         dims[i] = be32(hdr + 4 + 4 * i);
     return 0;
@@ -124,16 +124,16 @@ static int read_to_end(gzFile f, const char *path, size_t extra, char *err,
     int zerr = Z_OK;
     gzerror(f, &zerr);
     if (zerr == Z_BUF_ERROR)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_TRUNCATED,
-                              "%s: truncated gzip stream: it ends after the "
-                              "payload but before its CRC-32 and length trailer",
-                              path);
+        return data_errf(err, errlen, DATA_ERR_TRUNCATED,
+                         "%s: truncated gzip stream: it ends after the "
+                         "payload but before its CRC-32 and length trailer",
+                         path);
     if (r < 0 || zerr != Z_OK)
         return read_error(f, path, err, errlen);
     if (more)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_TRAILING,
-                              "%s: file has %llu byte%s past the declared payload",
-                              path, (unsigned long long)more, more == 1 ? "" : "s");
+        return data_errf(err, errlen, DATA_ERR_TRAILING,
+                         "%s: file has %llu byte%s past the declared payload",
+                         path, (unsigned long long)more, more == 1 ? "" : "s");
     return 0;
 }
 
@@ -170,10 +170,10 @@ static int read_payload(gzFile f, const char *path, size_t total, uint8_t **out,
     }
     if (got < total) {
         free(buf);
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_TRUNCATED,
-                              "%s: truncated data: expected %zu bytes after "
-                              "the header, got %zu",
-                              path, total, got);
+        return data_errf(err, errlen, DATA_ERR_TRUNCATED,
+                         "%s: truncated data: expected %zu bytes after "
+                         "the header, got %zu",
+                         path, total, got);
     }
     int rc = read_to_end(f, path, got - total, err, errlen);
     if (rc) {
@@ -184,16 +184,16 @@ static int read_payload(gzFile f, const char *path, size_t total, uint8_t **out,
     return 0;
 nomem:
     free(buf);
-    return bome_data_errf(err, errlen, BOME_DATA_ERR_NOMEM,
-                          "%s: out of memory for %zu bytes", path, total);
+    return data_errf(err, errlen, DATA_ERR_NOMEM,
+                     "%s: out of memory for %zu bytes", path, total);
 }
 
-int bome_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
+int data_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
                          int *cols, char *err, size_t errlen)
 {
     if (!pixels || !n || !rows || !cols)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
-                              "%s: NULL output pointer", path ? path : "(null)");
+        return data_errf(err, errlen, DATA_ERR_ARG,
+                         "%s: NULL output pointer", path ? path : "(null)");
     *pixels = NULL;
     *n = *rows = *cols = 0;
     gzFile f;
@@ -201,18 +201,18 @@ int bome_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
     if (rc)
         return rc;
     uint32_t dim[3] = {0};
-    rc = read_header(f, path, BOME_IDX_MAGIC_IMAGES, 3, dim, err, errlen);
+    rc = read_header(f, path, DATA_IDX_MAGIC_IMAGES, 3, dim, err, errlen);
     if (rc)
         goto done;
     uint64_t total = (uint64_t)dim[0] * dim[1] * dim[2];
     if (dim[0] == 0 || dim[0] > INT_MAX || dim[1] == 0 ||
-        dim[1] > BOME_IDX_MAX_SIDE || dim[2] == 0 ||
-        dim[2] > BOME_IDX_MAX_SIDE || total > BOME_IDX_MAX_BYTES ||
+        dim[1] > DATA_IDX_MAX_SIDE || dim[2] == 0 ||
+        dim[2] > DATA_IDX_MAX_SIDE || total > DATA_IDX_MAX_BYTES ||
         total >= SIZE_MAX) {
-        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_DIMS,
-                            "%s: absurd dimensions %u images of %u x %u pixels",
-                            path, (unsigned)dim[0], (unsigned)dim[1],
-                            (unsigned)dim[2]);
+        rc = data_errf(err, errlen, DATA_ERR_DIMS,
+                       "%s: absurd dimensions %u images of %u x %u pixels",
+                       path, (unsigned)dim[0], (unsigned)dim[1],
+                       (unsigned)dim[2]);
         goto done;
     }
     rc = read_payload(f, path, (size_t)total, pixels, err, errlen);
@@ -226,12 +226,12 @@ done:
     return rc;
 }
 
-int bome_idx_read_labels(const char *path, uint8_t **labels, int *n, char *err,
+int data_idx_read_labels(const char *path, uint8_t **labels, int *n, char *err,
                          size_t errlen)
 {
     if (!labels || !n)
-        return bome_data_errf(err, errlen, BOME_DATA_ERR_ARG,
-                              "%s: NULL output pointer", path ? path : "(null)");
+        return data_errf(err, errlen, DATA_ERR_ARG,
+                         "%s: NULL output pointer", path ? path : "(null)");
     *labels = NULL;
     *n = 0;
     gzFile f;
@@ -239,13 +239,13 @@ int bome_idx_read_labels(const char *path, uint8_t **labels, int *n, char *err,
     if (rc)
         return rc;
     uint32_t dim[1] = {0};
-    rc = read_header(f, path, BOME_IDX_MAGIC_LABELS, 1, dim, err, errlen);
+    rc = read_header(f, path, DATA_IDX_MAGIC_LABELS, 1, dim, err, errlen);
     if (rc)
         goto done;
     if (dim[0] == 0 || dim[0] > INT_MAX) {
-        rc = bome_data_errf(err, errlen, BOME_DATA_ERR_DIMS,
-                            "%s: absurd dimensions: %u labels", path,
-                            (unsigned)dim[0]);
+        rc = data_errf(err, errlen, DATA_ERR_DIMS,
+                       "%s: absurd dimensions: %u labels", path,
+                       (unsigned)dim[0]);
         goto done;
     }
     rc = read_payload(f, path, dim[0], labels, err, errlen);

@@ -1,5 +1,7 @@
-/* The BLAS kernel check at the start of `bome`, and `bome blas`; see blas_kernel.h. */
+/* The BLAS kernel check at the start of `bome`, and `bome blas` (see
+ * blas_kernel.h); and the BLAS's threads for a run. */
 #include "blas_kernel.h"
+#include "cli.h"
 
 #include "bome/blas.h"
 
@@ -114,4 +116,18 @@ int blas_kernel_main(int argc, char **argv)
     if (fake)
         printf("test hook:         %s=%s (the start-up check saw this kernel)\n", FAKE_VAR, fake);
     return 0;
+}
+
+/* OpenBLAS reads its thread count when it loads; this changes it later. The
+ * reference BLAS has no threads and no such functions. */
+extern void openblas_set_num_threads(int) __attribute__((weak));
+extern int openblas_get_num_threads(void) __attribute__((weak));
+
+int cli_blas_threads(int n)
+{
+    if (n > 0 && openblas_set_num_threads)
+        openblas_set_num_threads(n);
+    if (n <= 0)
+        n = openblas_get_num_threads ? openblas_get_num_threads() : 1;
+    return n < 1 ? 1 : (n > BOME_MAX_THREADS ? BOME_MAX_THREADS : n);
 }

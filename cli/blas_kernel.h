@@ -5,8 +5,8 @@
  * reads the variable only when it is loaded); and `bome blas`, which shows
  * the BLAS, its kernel, the CPU and the advice.
  */
-#ifndef BOME_BLAS_KERNEL_H
-#define BOME_BLAS_KERNEL_H
+#ifndef CLI_BLAS_KERNEL_H
+#define CLI_BLAS_KERNEL_H
 
 /* Call first thing in main. Either returns, or replaces the process with
  * /proc/self/exe run on the same argv and OPENBLAS_CORETYPE set, after one

@@ -1,0 +1,135 @@
+/* The Fashion-MNIST experiments' shared set-up; see experiment.h. */
+#include "experiment.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int prob_threads(const prob_run *r)
+{
+    return r->o && r->o->threads > 1 ? r->o->threads : 1;
+}
+
+int prob_load_split(const prob_run *r, const char *dir, const int sizes[4], data_split *d, char *err, size_t errlen)
+{
+    double t0 = now();
+    data_sizes z = {sizes[0], sizes[1], sizes[2], sizes[3]};
+    if (data_split_load(dir, r->o ? r->o->seed : 0, z, d, err, errlen))
+        return BOME_ERR_IO;
+    long clean = 0;
+    for (int i = 0; i < d->n_train; i++)
+        clean += d->clean[i];
+    prob_note(r, "data: %d train (%d labels corrupted), %d validation, %d held-out, %d test, in %.1f s", d->n_train,
+              d->n_train - (int)clean, d->n_val, d->n_held, d->n_test, now() - t0);
+    return BOME_OK;
+}
+
+typedef struct fit_news {
+    const prob_run *r;
+    const char *what;
+} fit_news;
+
+static void fit_progress(void *ud, int step, int steps, double held_loss)
+{
+    fit_news *n = ud;
+    prob_progress(n->r, n->what, step, steps, held_loss);
+}
+
+int prob_fit(const prob_run *r, const data_split *d, const char *key, const char *what, hc_model *m, hc_set a,
+             hc_set b, hc_set held, hc_fit fit, bool use_cache, char *err, size_t errlen)
+{
+    char path[4096] = "";
+    if (r->out_dir && key) {
+        /* everything the result depends on is in the name: a changed setting
+         * trains anew instead of loading a stale model */
+        snprintf(path, sizeof path, "%s/cache", r->out_dir);
+        if (mkdir(path, 0777) && errno != EEXIST)
+            return snprintf(err, errlen, "cannot create %.900s: %s", path, strerror(errno)), BOME_ERR_IO;
+        snprintf(path, sizeof path, "%s/cache/%s-%s%d-seed%llu-steps%d-lr%g-n%d-%d-%d-c%d.bin", r->out_dir, key,
+                 m->mlp ? "mlp" : "linear", m->mlp ? m->hidden : 0, (unsigned long long)(r->o ? r->o->seed : 0),
+                 fit.steps, fit.lr, d->n_train, d->n_val, d->n_held, d->n_corrupt);
+    }
+    if (path[0] && use_cache && hc_cache_load(path, m)) {
+        prob_note(r, "%s: loaded from cache %s", what, path);
+        return BOME_OK;
+    }
+    double t0 = now();
+    fit_news news = {r, what};
+    fit.threads = prob_threads(r);
+    fit.progress = fit_progress;
+    fit.ud = &news;
+    int rc = hc_train(m, a, b, held, &fit, err, errlen);
+    if (rc)
+        return rc;
+    bool cached = path[0] && hc_cache_save(path, m) == BOME_OK;
+    prob_note(r, "%s: trained, %d steps in %.1f s%s", what, fit.steps, now() - t0,
+              !path[0] ? "" : cached ? ", cached" : " (could not write the cache)");
+    return BOME_OK;
+}
+
+int prob_test(const prob_run *r, const data_split *d, hc_model *m, double *accuracy, double *loss)
+{
+    hc_set test = {d->x_test, d->y_test, d->n_test};
+    hc_eval *ev = hc_eval_new(m, test, prob_threads(r));
+    int rc = ev ? hc_eval_run(ev, accuracy, loss) : BOME_ERR_NOMEM;
+    hc_eval_free(ev);
+    return rc;
+}
+
+int prob_exp_problem(prob_run *r, prob_exp *e, int n_v, char *err, size_t errlen)
+{
+    static const char *const mlp[HC_MAX_PARAMS] = {"W1", "b1", "W2", "b2"}, *const linear[2] = {"W", "b"};
+    const data_split *d = &e->data;
+    bome_problem *p = r->problem = bome_problem_new();
+    if (!p)
+        return BOME_ERR_NOMEM;
+    bome_problem_add_outer(p, "v", BOME_VECTOR(n_v), e->v);
+    for (int i = 0; i < e->model.n_params; i++)
+        bome_problem_add_inner(p, e->model.mlp ? mlp[i] : linear[i], e->model.shape[i], e->model.theta[i]);
+    bome_problem_add_input(p, "x_train", BOME_MATRIX(d->n_train, d->d), d->x_train);
+    bome_problem_add_labels(p, "y_train", d->n_train, d->y_train);
+    bome_problem_add_input(p, "x_val", BOME_MATRIX(d->n_val, d->d), d->x_val);
+    bome_problem_add_labels(p, "y_val", d->n_val, d->y_val);
+    hc_set test = {d->x_test, d->y_test, d->n_test}, val = {d->x_val, d->y_val, d->n_val};
+    hc_set held = {d->x_held, d->y_held, d->n_held};
+    e->test = hc_eval_new(&e->model, test, prob_threads(r));
+    e->val = hc_eval_new(&e->model, val, prob_threads(r));
+    e->held = hc_eval_new(&e->model, held, prob_threads(r));
+    if (!e->test || !e->val || !e->held) {
+        snprintf(err, errlen, "out of memory for the evaluation");
+        return BOME_ERR_NOMEM;
+    }
+    return bome_problem_status(p);
+}
+
+int prob_exp_measure(prob_exp *e, double *test_acc, double *test_loss, double *val_loss, double *held_loss)
+{
+    double acc;
+    int rc = hc_eval_run(e->test, test_acc, test_loss);
+    if (!rc && val_loss)
+        rc = hc_eval_run(e->val, &acc, val_loss);
+    if (!rc)
+        rc = hc_eval_run(e->held, &acc, held_loss);
+    return rc;
+}
+
+void prob_exp_free(prob_exp *e)
+{
+    hc_eval_free(e->test);
+    hc_eval_free(e->val);
+    hc_eval_free(e->held);
+    hc_model_free(&e->model);
+    data_split_free(&e->data);
+    free(e->v);
+}
