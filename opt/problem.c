@@ -167,6 +167,20 @@ int bome_problem_set_bounds(bome_problem *p, int which, int index, bome_real lo,
     return BOME_OK;
 }
 
+int bome_problem_set_sharded(bome_problem *p, int which, int index)
+{
+    if (!p)
+        return BOME_ERR_ARG;
+    if (which != BOME_OUTER && which != BOME_INNER)
+        return opt_error(p, BOME_ERR_ARG, "bome_problem_set_sharded: which = %d is neither BOME_OUTER nor BOME_INNER",
+                         which);
+    if (index < 0 || index >= p->n_vars[which])
+        return opt_error(p, BOME_ERR_ARG, "bome_problem_set_sharded: no %s variable %d (there are %d)",
+                         which == BOME_OUTER ? "outer" : "inner", index, p->n_vars[which]);
+    p->vars[which][index].sharded = true;
+    return BOME_OK;
+}
+
 int bome_problem_set_objectives(bome_problem *p, bome_objective_fn f, bome_objective_fn g, void *ctx)
 {
     if (!p)
