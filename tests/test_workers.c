@@ -273,7 +273,8 @@ static void compare(int method, int problem)
         if (problem == FIXTURE)
             cr_expect_eq(memcmp(three->x[r], three->x[0], sizeof three->x[0]), 0, "%s: worker %d's x differs", name, r);
         else if (problem == LATENT)
-            cr_expect_eq(memcmp(three->lv[r], three->lv[0], sizeof three->lv[0]), 0, "%s: worker %d's v differs", name, r);
+            cr_expect_eq(memcmp(three->lv[r], three->lv[0], sizeof three->lv[0]), 0, "%s: worker %d's v differs", name,
+                         r);
         else
             cr_expect_eq(memcmp(three->W[r], three->W[0], sizeof three->W[0]), 0, "%s: worker %d's W differs", name, r);
         cr_expect_eq(three->f[r], three->f[0], "%s: worker %d reports f = %.17g, worker 0 %.17g", name, r, three->f[r],

@@ -89,7 +89,8 @@ static int series(bome_solver *s, opt_aid *a, bome_step_stats *r, int iters, dou
             if (rc)
                 return opt_fail(s, rc, "step %ld, series term %d: %s", r->step, k + 1, opt_run_errmsg(s));
         }
-        double dd = 0, dd_shard = 0, wu = k == 0 ? 0.0 : k == iters - 1 ? 1.0 + lr : 1.0; /* released: d_k's weight in u */
+        double dd = 0, dd_shard = 0; /* |d|^2, replicated and sharded blocks */
+        double wu = k == 0 ? 0.0 : k == iters - 1 ? 1.0 + lr : 1.0; /* released: d_k's weight in u */
         for (int j = 0; j < nt; j++) {
             const bome_real *gf = bome_data(a->gf_theta[j]), *hp = bome_data(a->hp[j]);
             double *acc = opt_sharded(s, nv + j) ? &dd_shard : &dd;
