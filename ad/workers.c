@@ -9,8 +9,9 @@ int bome_graph_set_workers(bome_graph *g, int worker, int workers, bome_sum_fn s
 {
     if (!g)
         return BOME_ERR_ARG;
-    if (workers < 1 || worker < 0 || worker >= workers)
-        return ad_error(g, BOME_ERR_ARG, "bome_graph_set_workers: worker %d of %d", worker, workers);
+    if (workers < 1 || worker < 0 || worker >= workers || (workers > 1 && !sum))
+        return ad_error(g, BOME_ERR_ARG, "bome_graph_set_workers: worker %d of %d, sum %s; need 0 <= worker < workers "
+                        "and a sum function for more than one", worker, workers, sum ? "set" : "NULL");
     g->worker = worker;
     g->workers = workers;
     g->sum = sum;

@@ -27,38 +27,41 @@ static int failed(int code, const char *what, size_t n, char *msg, size_t len)
     return 1;
 }
 
-/* MPI counts are ints: larger buffers go in pieces. */
-static int sum(void *ud, bome_real *buf, size_t n, char *msg, size_t len)
+static int allreduce(bome_real *buf, int n, MPI_Comm comm)
 {
-    ctx *c = ud;
+    return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, comm);
+}
+
+static int bcast(bome_real *buf, int n, MPI_Comm comm) { return MPI_Bcast(buf, n, MPI_DOUBLE, 0, comm); }
+
+/* call over buf[0..n) in pieces (MPI counts are ints), timed and counted
+ * into *calls; 0, or 1 with the message. */
+static int in_pieces(ctx *c, int (*call)(bome_real *, int, MPI_Comm), const char *what, long *calls, bome_real *buf,
+                     size_t n, char *msg, size_t len)
+{
     double t0 = MPI_Wtime();
     for (size_t at = 0; at < n;) {
         int m = n - at > INT_MAX ? INT_MAX : (int)(n - at);
-        if (failed(MPI_Allreduce(MPI_IN_PLACE, buf + at, m, MPI_DOUBLE, MPI_SUM, c->comm), "MPI_Allreduce", n, msg,
-                   len))
+        if (failed(call(buf + at, m, c->comm), what, n, msg, len))
             return 1;
         at += (size_t)m;
     }
-    c->st.sums++;
+    ++*calls;
     c->st.values += (double)n;
     c->st.seconds += MPI_Wtime() - t0;
     return 0;
 }
 
+static int sum(void *ud, bome_real *buf, size_t n, char *msg, size_t len)
+{
+    ctx *c = ud;
+    return in_pieces(c, allreduce, "MPI_Allreduce", &c->st.sums, buf, n, msg, len);
+}
+
 static int broadcast(void *ud, bome_real *buf, size_t n, char *msg, size_t len)
 {
     ctx *c = ud;
-    double t0 = MPI_Wtime();
-    for (size_t at = 0; at < n;) {
-        int m = n - at > INT_MAX ? INT_MAX : (int)(n - at);
-        if (failed(MPI_Bcast(buf + at, m, MPI_DOUBLE, 0, c->comm), "MPI_Bcast", n, msg, len))
-            return 1;
-        at += (size_t)m;
-    }
-    c->st.broadcasts++;
-    c->st.values += (double)n;
-    c->st.seconds += MPI_Wtime() - t0;
-    return 0;
+    return in_pieces(c, bcast, "MPI_Bcast", &c->st.broadcasts, buf, n, msg, len);
 }
 
 /* Called by MPI_Finalize, which frees MPI_COMM_SELF's attributes first. */

@@ -18,6 +18,25 @@ static double dot_onto(double acc, const bome_real *x, const bome_real *y, size_
     return acc;
 }
 
+/* Block k of a list given as nodes or as buffers. */
+static const bome_real *block(bome_node *const *nodes, bome_real *const *bufs, int k)
+{
+    return nodes ? bome_data(nodes[k]) : bufs[k];
+}
+
+/* <a, b> over blocks [from, from + n) onto *rep (replicated blocks) and
+ * *shard (sharded ones), each side given as nodes or as buffers. */
+static void dot_parts(const bome_solver *s, int from, int n, bome_node *const *an, bome_real *const *ab,
+                      bome_node *const *bn, bome_real *const *bb, double *rep, double *shard, bool *sharded)
+{
+    for (int k = 0; k < n; k++) {
+        bool sh = opt_sharded(s, from + k);
+        double *acc = sh ? shard : rep;
+        *sharded |= sh;
+        *acc = dot_onto(*acc, block(an, ab, k), block(bn, bb, k), s->var[from + k]->size);
+    }
+}
+
 void opt_dots_nodes(bome_solver *s, int from, int n, int m, bome_node *const *const *a, bome_node *const *const *b,
                     double *out)
 {
@@ -25,12 +44,7 @@ void opt_dots_nodes(bome_solver *s, int from, int n, int m, bome_node *const *co
     bool sharded = false;
     m = m < 4 ? m : 4;
     for (int i = 0; i < m; i++)
-        for (int k = 0; k < n; k++) {
-            bool sh = opt_sharded(s, from + k);
-            double *acc = sh ? &shard[i] : &rep[i];
-            sharded |= sh;
-            *acc = dot_onto(*acc, bome_data(a[i][k]), bome_data(b[i][k]), bome_size(a[i][k]));
-        }
+        dot_parts(s, from, n, a[i], NULL, b[i], NULL, &rep[i], &shard[i], &sharded);
     opt_totals(s, m, rep, shard, sharded, out);
 }
 
@@ -41,32 +55,25 @@ double opt_dot_nodes(bome_solver *s, int from, int n, bome_node *const *a, bome_
     return d;
 }
 
-double opt_dot_bufs(bome_solver *s, int from, int n, bome_real *const *a, bome_real *const *b)
+/* One dot product, with its sum across the workers. */
+static double one_dot(bome_solver *s, int from, int n, bome_node *const *an, bome_real *const *ab,
+                      bome_node *const *bn, bome_real *const *bb)
 {
     double rep = 0, shard = 0, d;
     bool sharded = false;
-    for (int k = 0; k < n; k++) {
-        bool sh = opt_sharded(s, from + k);
-        double *acc = sh ? &shard : &rep;
-        sharded |= sh;
-        *acc = dot_onto(*acc, a[k], b[k], s->var[from + k]->size);
-    }
+    dot_parts(s, from, n, an, ab, bn, bb, &rep, &shard, &sharded);
     opt_totals(s, 1, &rep, &shard, sharded, &d);
     return d;
 }
 
+double opt_dot_bufs(bome_solver *s, int from, int n, bome_real *const *a, bome_real *const *b)
+{
+    return one_dot(s, from, n, NULL, a, NULL, b);
+}
+
 double opt_dot_nodes_bufs(bome_solver *s, int from, int n, bome_node *const *a, bome_real *const *b)
 {
-    double rep = 0, shard = 0, d;
-    bool sharded = false;
-    for (int k = 0; k < n; k++) {
-        bool sh = opt_sharded(s, from + k);
-        double *acc = sh ? &shard : &rep;
-        sharded |= sh;
-        *acc = dot_onto(*acc, b[k], bome_data(a[k]), s->var[from + k]->size);
-    }
-    opt_totals(s, 1, &rep, &shard, sharded, &d);
-    return d;
+    return one_dot(s, from, n, a, NULL, NULL, b);
 }
 
 bome_node *opt_share_dot(bome_solver *s, int from, bome_node *const *a, bome_node *const *b, int n)

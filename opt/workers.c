@@ -102,8 +102,9 @@ int opt_plan_sums(bome_solver *s, const bome_plan *plan, int n, bome_node *const
         bool seen = false;
         for (int j = 0; j < m && !seen; j++)
             seen = list[j] == o;
-        /* leaves are values (a variable, a constant), never shares */
-        if (seen || opt_node_kind(s, o) != OPT_SUM || is_leaf(o))
+        /* leaves are values (a variable, a constant), never shares, and a
+         * sum inside the graph is the same on every worker already */
+        if (seen || opt_node_kind(s, o) != OPT_SUM || is_leaf(o) || !strcmp(bome_node_op(o), "workers_sum"))
             continue;
         if (!owns_buffer(o)) {
             opt_zfree(s, list);
@@ -168,8 +169,12 @@ int opt_run_plan(bome_solver *s, bome_plan *plan)
     }
     s->pack[at] = rc ? 1 : 0;
     int src = sum(s, s->pack, at + 1);
-    if (rc || src)
-        return rc ? rc : src;
+    if (rc) { /* this worker's own error is the one to report */
+        s->sum_msg[0] = 0;
+        return rc;
+    }
+    if (src)
+        return src;
     if (s->pack[at] != 0) {
         snprintf(s->sum_msg, sizeof s->sum_msg, "%g of the %d workers failed in this step (see their messages)",
                  s->pack[at], s->w->size);

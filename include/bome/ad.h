@@ -324,7 +324,7 @@ int bome_graph_set_threads(bome_graph *g, int threads);
 typedef int (*bome_sum_fn)(void *ud, bome_real *buf, size_t n, char *msg, size_t msglen);
 
 /* Makes g worker `worker` of `workers` (0 <= worker < workers), whose sums
- * go through sum (NULL: one worker, whose sum is the value). */
+ * go through sum (NULL only for one worker, whose sum is the value). */
 int bome_graph_set_workers(bome_graph *g, int worker, int workers, bome_sum_fn sum, void *ud);
 /* This graph's worker and the number of workers (0 and 1 by default). */
 int bome_graph_worker(const bome_graph *g);

@@ -266,12 +266,20 @@ typedef int (*bome_refill_fn)(void *ud, bome_rng *rng, long step);
  * step's direction in the replicated variables agree on all workers, and
  * each takes the same step. At bome_solver_new the workers compare their
  * problems' shapes and settings (an error on all if they differ) and take
- * worker 0's values of the replicated variables. An error on one worker
- * that the others cannot see (its refill callback fails, its own rows hold
- * a bad label) leaves them waiting in the next sum: end the job then, as
- * MPI_Abort does. Methods that differentiate through the inner loop (itd,
- * reverse) or through a function of g's value or gradient (penalty, bvfsm)
- * sum inside their graphs (bome_workers_sum), each sum a call of its own.
+ * worker 0's values of the replicated variables. Methods that
+ * differentiate through the inner loop (itd, reverse) or through a
+ * function of g's value or gradient (penalty, bvfsm) also sum inside their
+ * graphs (bome_workers_sum), each sum a call of its own.
+ *
+ * So that every worker takes the same steps, on_step must return the same
+ * everywhere (count steps, not seconds), and refill and the task sampler
+ * draw with the solver's rng, which starts from the same seed everywhere.
+ * A plan that fails on one worker (a bad label in its rows) is flagged in
+ * the plan's sum, and every worker fails with it; any other error on one
+ * worker alone (its refill callback fails; a plan fails before a sum
+ * inside its graph) leaves the others waiting in their next sum: end the
+ * job then, as MPI_Abort does. Checkpoints are per worker: each saves and
+ * loads its own.
  */
 typedef struct bome_workers {
     int rank;                /* this worker, 0 .. size - 1 */
