@@ -142,6 +142,7 @@ const char *bome_status_str(int status)
     case BOME_ERR_NONFINITE: return "non-finite value";
     case BOME_ERR_IO: return "input/output error";
     case BOME_ERR_STATE: return "call out of order";
+    case BOME_ERR_WORKERS: return "workers failed";
     default: return "unknown status";
     }
 }
@@ -169,6 +170,7 @@ bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
     g->tile_min_rows = 4096;
     g->tile_block_rows = 64;
     g->threads = 1;
+    g->workers = 1;
     return g;
 }
 

@@ -74,6 +74,9 @@ struct bome_graph {
     char msg[512];
     int tile_min_rows, tile_block_rows; /* bome_graph_set_tiling */
     int threads;                        /* bome_graph_set_threads */
+    int worker, workers;                /* bome_graph_set_workers */
+    bome_sum_fn sum;
+    void *sum_ud;
 };
 
 struct bome_plan {

@@ -31,7 +31,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
 }
 
 /* Every setting that shapes the trajectory, as stored. */
-static uint64_t settings_hash(const bome_solver *s)
+uint64_t opt_settings_hash(const bome_solver *s)
 {
     uint64_t h = 14695981039346656037u;
     int n = bome_option_count();
@@ -78,7 +78,7 @@ static const char *header(bome_solver *s, cursor *c)
 {
     char magic[8];
     uint32_t version = VERSION, method = (uint32_t)s->o.method, nk = (uint32_t)s->nk, np = (uint32_t)s->n_persist;
-    uint64_t hash = settings_hash(s);
+    uint64_t hash = opt_settings_hash(s);
     memcpy(magic, MAGIC, sizeof magic);
     uint32_t want[3] = {version, method, nk};
     io(c, magic, sizeof magic);

@@ -13,6 +13,8 @@ int opt_theta_params(bome_solver *s, const char *suffix, bome_node **out)
         char name[80];
         snprintf(name, sizeof name, "%s_%s", s->var[s->nv + j]->name, suffix);
         out[j] = bome_param(s->g, name, s->var[s->nv + j]->shape);
+        if (opt_sharded(s, s->nv + j)) /* a copy of a shard is the worker's own */
+            opt_mark(s, out[j], OPT_LOCAL);
     }
     if (opt_check_graph(s, "the copies of theta"))
         return s->status;
@@ -50,7 +52,7 @@ int opt_inner_build(bome_solver *s)
     bome_vars at_t = opt_vars(s, s->inner);
     s->g_inner = opt_build(s, "g(v, theta_t) for the inner loop", s->p->g, &at_t);
     if (s->g_inner)
-        bome_grad(s->g, s->g_inner, s->nt, s->inner, s->inner_grad);
+        opt_grad(s, s->g_inner, s->nt, s->inner, s->inner_grad);
     if (opt_check_graph(s, "the inner loop"))
         return s->status;
     s->plan_inner = opt_plan(s, "the inner loop", s->nt, s->inner_grad);
@@ -65,9 +67,9 @@ int opt_inner_steps(bome_solver *s, bool keep_momentum, int steps)
     bool keep = keep_momentum && o->inner_momentum_keep;
     opt_vars_to_nodes(s, s->nv, s->nt, s->inner);
     for (int t = 0; t < steps; t++) {
-        int rc = bome_plan_run(s->plan_inner);
+        int rc = opt_run_plan(s, s->plan_inner);
         if (rc)
-            return opt_fail(s, rc, "inner step %d: %s", t + 1, bome_graph_errmsg(s->g));
+            return opt_fail(s, rc, "inner step %d: %s", t + 1, opt_run_errmsg(s));
         for (int j = 0; j < s->nt; j++) {
             bome_real *th = bome_data(s->inner[j]), *buf = s->inner_buf[j];
             const bome_real *d = bome_data(s->inner_grad[j]);
@@ -93,9 +95,9 @@ int opt_inner_steps(bome_solver *s, bool keep_momentum, int steps)
 int opt_descend(bome_solver *s, bome_node *const *x, bome_node *const *grad, bome_plan *plan, int steps, double lr)
 {
     for (int t = 0; t < steps; t++) {
-        int rc = bome_plan_run(plan);
+        int rc = opt_run_plan(s, plan);
         if (rc)
-            return opt_fail(s, rc, "step %ld, inner step %d: %s", s->steps + 1, t + 1, bome_graph_errmsg(s->g));
+            return opt_fail(s, rc, "step %ld, inner step %d: %s", s->steps + 1, t + 1, opt_run_errmsg(s));
         for (int j = 0; j < s->nt; j++) {
             bome_real *th = bome_data(x[j]);
             const bome_real *d = bome_data(grad[j]);
@@ -107,10 +109,18 @@ int opt_descend(bome_solver *s, bome_node *const *x, bome_node *const *grad, bom
     return BOME_OK;
 }
 
+/* An inner iterate in the graph: the same on every worker (a replicated
+ * theta, stepped along summed gradients) or the worker's own. */
+static void mark_iterate(bome_solver *s, bome_node *n, int j)
+{
+    opt_mark(s, n, opt_sharded(s, s->nv + j) ? OPT_LOCAL : OPT_GLOBAL);
+}
+
 /* cur[0..nt) holds theta nodes; replaces them with the nodes of `steps`
  * unrolled inner steps from there: inner momentum from zero, as PyTorch's
  * SGD starts it, or from mom0, where reverse resumes a loop run without a
- * graph; boxes as clamps. */
+ * graph; boxes as clamps. Across workers each step's gradient is summed in
+ * the graph, so that the sweep back through it sums the adjoints too. */
 static int unroll(bome_solver *s, bome_node **cur, bome_node *const *mom0, int steps, const char *what)
 {
     bome_graph *g = s->g;
@@ -123,15 +133,17 @@ static int unroll(bome_solver *s, bome_node **cur, bome_node *const *mom0, int s
     for (int t = 0; t < steps && !s->status; t++) {
         bome_vars at = opt_vars(s, cur);
         bome_node *gt = opt_build(s, what, s->p->g, &at);
-        if (!gt || bome_grad(g, gt, nt, cur, dir))
+        if (!gt || opt_grad(s, gt, nt, cur, dir))
             break;
         for (int j = 0; j < nt; j++) {
+            dir[j] = opt_workers_sum(s, dir[j], j);
             if (o->inner_momentum > 0)
                 dir[j] = mom[j] = t || mom0 ? bome_add(g, bome_scale(g, mom[j], o->inner_momentum), dir[j])
                                             : dir[j];
             bome_node *next = bome_sub(g, cur[j], bome_scale(g, dir[j], o->alpha));
             const opt_var *v = s->var[nv + j];
             cur[j] = v->bounded ? bome_clamp(g, next, v->lo, v->hi) : next;
+            mark_iterate(s, cur[j], j);
         }
     }
     opt_zfree(s, mom);
@@ -145,8 +157,10 @@ void opt_unroll_start(bome_solver *s, bome_node **cur)
     /* a node of its own, so that the first step's gradient in theta is not
      * also in v */
     for (int j = 0; j < s->nt; j++)
-        if (opt_inner_start(s, j) >= 0)
+        if (opt_inner_start(s, j) >= 0) {
             cur[j] = bome_add_scalar(s->g, s->x[opt_inner_start(s, j)], 0.0);
+            mark_iterate(s, cur[j], j);
+        }
 }
 
 bome_plan *opt_unrolled_build(bome_solver *s, bome_node **cur, bome_node *const *mom0, int steps, bome_node **gf,
@@ -158,7 +172,7 @@ bome_plan *opt_unrolled_build(bome_solver *s, bome_node **cur, bome_node *const 
     s->f = opt_build(s, "f(v, theta_T)", s->p->f, &at_T);
     s->gk = opt_build(s, "g(v, theta_T)", s->p->g, &at_T);
     if (s->gk)
-        bome_grad(s->g, s->f, s->nv, s->x, gf); /* total: through every unrolled step */
+        opt_grad(s, s->f, s->nv, s->x, gf); /* total: through every unrolled step */
     if (opt_check_graph(s, what))
         return NULL;
     return opt_plan_f_gk(s, gf, (size_t)s->nv, cur, (size_t)s->nt);

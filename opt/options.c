@@ -187,6 +187,12 @@ static int check(const bome_options *o, char *msg, size_t len)
         snprintf(msg, len, "options: method = %d is not a bome_method (0..%d)", (int)o->method, bome_method_count() - 1);
         return BOME_ERR_ARG;
     }
+    const bome_workers *w = o->workers;
+    if (w && (w->size < 1 || w->rank < 0 || w->rank >= w->size || !w->sum || !w->broadcast)) {
+        snprintf(msg, len, "options: workers: rank %d of %d, sum %s, broadcast %s; need 0 <= rank < size and both "
+                 "functions", w->rank, w->size, w->sum ? "set" : "NULL", w->broadcast ? "set" : "NULL");
+        return BOME_ERR_ARG;
+    }
     int n = bome_option_count(), method, slot;
     for (int i = 0; i < n; i++) {
         const opt_setting *d = setting_at(i, &method, &slot);

@@ -148,22 +148,44 @@ int bome_problem_add_labels(bome_problem *p, const char *name, int n, const int3
     return p->n_data++;
 }
 
+/* Variable `index` of kind `which`, or NULL with the error recorded. */
+static opt_var *var_at(bome_problem *p, const char *fn, int which, int index)
+{
+    if (which != BOME_OUTER && which != BOME_INNER) {
+        opt_error(p, BOME_ERR_ARG, "%s: which = %d is neither BOME_OUTER nor BOME_INNER", fn, which);
+        return NULL;
+    }
+    if (index < 0 || index >= p->n_vars[which]) {
+        opt_error(p, BOME_ERR_ARG, "%s: no %s variable %d (there are %d)", fn, which == BOME_OUTER ? "outer" : "inner",
+                  index, p->n_vars[which]);
+        return NULL;
+    }
+    return &p->vars[which][index];
+}
+
 int bome_problem_set_bounds(bome_problem *p, int which, int index, bome_real lo, bome_real hi)
 {
     if (!p)
         return BOME_ERR_ARG;
-    if (which != BOME_OUTER && which != BOME_INNER)
-        return opt_error(p, BOME_ERR_ARG, "bome_problem_set_bounds: which = %d is neither BOME_OUTER nor BOME_INNER",
-                         which);
-    if (index < 0 || index >= p->n_vars[which])
-        return opt_error(p, BOME_ERR_ARG, "bome_problem_set_bounds: no %s variable %d (there are %d)",
-                         which == BOME_OUTER ? "outer" : "inner", index, p->n_vars[which]);
-    opt_var *v = &p->vars[which][index];
+    opt_var *v = var_at(p, "bome_problem_set_bounds", which, index);
+    if (!v)
+        return BOME_ERR_ARG;
     if (isnan(lo) || isnan(hi) || lo > hi)
         return opt_error(p, BOME_ERR_ARG, "bome_problem_set_bounds: '%s': lo = %g is above hi = %g", v->name, lo, hi);
     v->bounded = true;
     v->lo = lo;
     v->hi = hi;
+    return BOME_OK;
+}
+
+int bome_problem_set_sharded(bome_problem *p, int which, int index)
+{
+    if (!p)
+        return BOME_ERR_ARG;
+    opt_var *v = var_at(p, "bome_problem_set_sharded", which, index);
+    if (!v)
+        return BOME_ERR_ARG;
+    v->sharded = true;
     return BOME_OK;
 }
 

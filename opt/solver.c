@@ -33,6 +33,10 @@ static int check_problem(bome_solver *s, const bome_problem *p)
         return opt_fail(s, BOME_ERR_ARG, "the problem has no objectives (bome_problem_set_objectives)");
     if (p->inner_start && p->n_start != p->n_vars[BOME_INNER])
         return opt_fail(s, BOME_ERR_STATE, "inner variables were added after bome_problem_set_inner_start");
+    for (int j = 0; p->inner_start && j < p->n_start; j++)
+        if (p->inner_start[j] >= 0 && p->vars[BOME_INNER][j].sharded != p->vars[BOME_OUTER][p->inner_start[j]].sharded)
+            return opt_fail(s, BOME_ERR_ARG, "inner variable '%s' starts at '%s', but only one of them is sharded",
+                            p->vars[BOME_INNER][j].name, p->vars[BOME_OUTER][p->inner_start[j]].name);
     if (p->batch > 1 && !(s->m->flags & OPT_TASKS))
         return opt_fail(s, BOME_ERR_ARG, "the problem draws %d tasks per step; %s takes one (a batch of 1), or use "
                         "fo-blo, ufo-blo or exact", p->batch, s->m->name);
@@ -63,7 +67,8 @@ bome_node *opt_build(bome_solver *s, const char *what, bome_objective_fn fn, con
         opt_fail(s, BOME_ERR_SHAPE, "building %s: the objective must be a scalar, got %d x %d", what, sh.rows, sh.cols);
         return NULL;
     }
-    return y;
+    /* a worker's share, which the plans sum in place */
+    return opt_owned(s, y);
 }
 
 int opt_check_graph(bome_solver *s, const char *what)
@@ -83,7 +88,7 @@ bome_plan *opt_plan(bome_solver *s, const char *what, int n, bome_node *const *o
     if (!plan)
         opt_fail(s, bome_graph_status(s->g) ? bome_graph_status(s->g) : BOME_ERR_NOMEM, "planning %s: %s", what,
                  bome_graph_errmsg(s->g));
-    return plan;
+    return opt_plan_sums(s, plan, n, outs) ? NULL : plan;
 }
 
 bome_plan *opt_plan_f_gk(bome_solver *s, bome_node *const *a, size_t na, bome_node *const *b, size_t nb)
@@ -103,8 +108,8 @@ bome_plan *opt_plan_f_gk(bome_solver *s, bome_node *const *a, size_t na, bome_no
 
 int opt_run(bome_solver *s, bome_plan *plan, const bome_step_stats *r)
 {
-    int rc = bome_plan_run(plan);
-    return rc ? opt_fail(s, rc, "step %ld: %s", r->step, bome_graph_errmsg(s->g)) : BOME_OK;
+    int rc = opt_run_plan(s, plan);
+    return rc ? opt_fail(s, rc, "step %ld: %s", r->step, opt_run_errmsg(s)) : BOME_OK;
 }
 
 double opt_param(const bome_solver *s, int i) { return s->o.param[s->param_base + i]; }
@@ -127,6 +132,8 @@ static int build_leaves(bome_solver *s)
     for (int k = 0; k < s->nk; k++) {
         s->x[k] = bome_param(g, s->var[k]->name, s->var[k]->shape);
         bome_bind(g, s->x[k], s->var[k]->values);
+        if (s->var[k]->sharded)
+            opt_mark(s, s->x[k], OPT_LOCAL);
     }
     for (int i = 0; i < p->n_data; i++) {
         opt_data *d = &p->data[i];
@@ -171,10 +178,14 @@ bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
     s->inner = opt_zalloc(s, (size_t)s->nt, sizeof *s->inner);
     s->inner_grad = opt_zalloc(s, (size_t)s->nt, sizeof *s->inner_grad);
     s->state = opt_zalloc(s, s->m->state_size ? s->m->state_size : 1, 1);
+    s->gsize = opt_zalloc(s, (size_t)s->nk, sizeof *s->gsize);
+    s->w = o->workers;
     if (s->status)
         return s;
-    for (int k = 0; k < s->nk; k++)
+    for (int k = 0; k < s->nk; k++) {
         s->var[k] = k < s->nv ? &p->vars[BOME_OUTER][k] : &p->vars[BOME_INNER][k - s->nv];
+        s->any_sharded |= s->var[k]->sharded;
+    }
     s->inner_buf = opt_buffers(s, s->nv, s->nk);
     s->m1 = opt_buffers(s, 0, s->nk);
     s->prev = opt_buffers(s, 0, s->nk);
@@ -187,7 +198,9 @@ bome_solver *bome_solver_new(bome_problem *p, const bome_options *o)
         return s;
     }
     bome_graph_set_threads(s->g, o->threads > 1 ? o->threads : 1);
-    if (build_leaves(s))
+    if (s->w)
+        bome_graph_set_workers(s->g, s->w->rank, s->w->size, s->w->sum, s->w->ud);
+    if (build_leaves(s) || opt_workers_start(s))
         return s;
     if ((s->m->flags & OPT_INNER_LOOP) && opt_inner_params(s))
         return s;
@@ -212,6 +225,12 @@ void bome_solver_free(bome_solver *s)
     opt_zfree(s, s->data);
     opt_zfree(s, s->inner);
     opt_zfree(s, s->inner_grad);
+    opt_zfree(s, s->gsize);
+    opt_zfree(s, s->node_kind);
+    opt_zfree(s, s->pack);
+    for (int i = 0; i < s->n_summed; i++)
+        opt_zfree(s, s->summed[i].outs);
+    opt_zfree(s, s->summed);
     opt_raw_free(s->o.alloc, s->o.alloc_ud, s);
 }
 

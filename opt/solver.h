@@ -23,6 +23,7 @@ typedef struct opt_var {
     bome_real *values;      /* caller's memory */
     bool bounded;
     bome_real lo, hi;
+    bool sharded;           /* one entry per data row: each worker holds its own */
 } opt_var;
 
 typedef struct opt_data {
@@ -89,6 +90,17 @@ struct bome_solver {
      * buffers that live from one step to the next (opt_persist). */
     struct opt_persisted { const char *what; void *ptr; size_t bytes; } persist[16];
     int n_persist;
+    /* A data-parallel run (workers.c); w is NULL with one process. */
+    const bome_workers *w;
+    bool any_sharded;        /* some variable is sharded */
+    unsigned char *node_kind;/* per node id: OPT_SUM, OPT_LOCAL or OPT_GLOBAL */
+    size_t cap_kind;
+    struct opt_summed { const bome_plan *plan; bome_node **outs; int n; } *summed;
+    int n_summed;            /* plans whose outputs opt_run_plan sums */
+    bome_real *pack;         /* the buffer those sums go through */
+    size_t cap_pack;
+    char sum_msg[448];       /* why the last sum failed */
+    size_t *gsize;           /* nk: each variable's size over all the workers */
 };
 
 /* ---- solver.c ---- */
@@ -113,10 +125,50 @@ int opt_inner_start(const bome_solver *s, int j);
  * changes between steps without rebuilding the graph. */
 bome_node *opt_scalar_input(bome_solver *s, const char *name, bome_real *value);
 
+/* ---- workers.c: data-parallel runs (options.workers) ---- */
+/* What a node's value is across the workers: a worker's share of a sum
+ * (the default: objectives, gradients in replicated variables), the
+ * worker's own (a sharded variable, its copies and gradients) or already
+ * the same on every worker (the result of a sum inside the graph). */
+enum { OPT_SUM = 0, OPT_LOCAL = 1, OPT_GLOBAL = 2 };
+int opt_mark(bome_solver *s, bome_node *n, int kind);
+int opt_node_kind(const bome_solver *s, const bome_node *n);
+/* bome_grad whose outputs in sharded variables are marked OPT_LOCAL and
+ * whose other outputs own their buffers (a constant or a view is copied
+ * into a node of its own), so that opt_run_plan can sum them in place. */
+int opt_grad(bome_solver *s, bome_node *y, int n, bome_node *const *wrt, bome_node **out);
+/* Variable k is sharded (and so are its copies and gradients). */
+static inline bool opt_sharded(const bome_solver *s, int k) { return s->var[k]->sharded; }
+/* The sum across the workers inside the graph, for a theta-shaped node of
+ * inner variable j (none where it is sharded) or a scalar (j < 0): the
+ * methods that differentiate through g's gradient or value. x itself with
+ * one process. Marks the result OPT_GLOBAL. */
+bome_node *opt_workers_sum(bome_solver *s, bome_node *x, int j);
+/* Runs a plan (made by opt_plan) and sums its OPT_SUM outputs across the
+ * workers, all in one call; BOME_OK or the code, with opt_run_errmsg. */
+int opt_run_plan(bome_solver *s, bome_plan *plan);
+const char *opt_run_errmsg(const bome_solver *s);
+/* rep + the sum across the workers of shard[i], i < m: quantities over
+ * blocks of which the replicated ones are the same on every worker and
+ * the sharded ones this worker's part. One sum for the m, none unless
+ * sharded. On a failed sum every out is NaN and the solver has the error. */
+void opt_totals(bome_solver *s, int m, const double *rep, const double *shard, bool sharded, double *out);
+/* At bome_solver_new: the workers compare shapes and settings and take
+ * worker 0's values of the replicated variables. */
+int opt_workers_start(bome_solver *s);
+/* Registers the OPT_SUM outputs of a new plan for opt_run_plan. */
+int opt_plan_sums(bome_solver *s, const bome_plan *plan, int n, bome_node *const *outs);
+/* A node that owns its buffer (not a leaf or a view), which a sum may
+ * overwrite in place. */
+bome_node *opt_owned(bome_solver *s, bome_node *n);
+
 /* ---- checkpoint.c ---- */
 /* Registers a buffer of the method's state that carries over between steps,
  * for bome_solver_save / _load (at build; at most 16). */
 int opt_persist(bome_solver *s, const char *what, void *ptr, size_t bytes);
+/* A hash of every setting that shapes the trajectory (not max_steps, tol
+ * or threads), as checkpoints identify a run. */
+uint64_t opt_settings_hash(const bome_solver *s);
 
 /* ---- alloc.c ---- */
 void *opt_zalloc(bome_solver *s, size_t n, size_t size); /* zeroed, from options.alloc */
@@ -133,16 +185,32 @@ void opt_raw_free(bome_alloc_fn a, void *ud, void *ptr);
 bome_alloc_fn opt_system_alloc(void);
 
 /* ---- blocks.c: sums over variable blocks ---- */
-/* sum_k <a_k, b_k> over n nodes of matching sizes. */
-double opt_dot_nodes(bome_node *const *a, bome_node *const *b, int n);
-/* sum_k <a_k, b_k> over buffers of variables [from, from + n). */
-double opt_dot_bufs(const bome_solver *s, int from, int n, bome_real *const *a, bome_real *const *b);
+/* Over the blocks of variables [from, from + n): the replicated blocks
+ * counted once, the sharded ones summed across the workers (one sum).
+ * NaN, with the solver's error set, if that sum fails. */
+/* sum_k <a_k, b_k> over nodes. */
+double opt_dot_nodes(bome_solver *s, int from, int n, bome_node *const *a, bome_node *const *b);
+/* out[i] = sum_k <a[i]_k, b[i]_k>, i < m (at most 4), with one sum. */
+void opt_dots_nodes(bome_solver *s, int from, int n, int m, bome_node *const *const *a, bome_node *const *const *b,
+                    double *out);
+/* sum_k <a_k, b_k> over buffers. */
+double opt_dot_bufs(bome_solver *s, int from, int n, bome_real *const *a, bome_real *const *b);
+/* sum_k <b_k, a_k> over buffers b and nodes a. */
+double opt_dot_nodes_bufs(bome_solver *s, int from, int n, bome_node *const *a, bome_real *const *b);
+/* <a, b> over the blocks of variables [from, from + n) as a graph node,
+ * for blocks that are the same on every worker where the variable is
+ * replicated (sums across workers, the variables themselves): this worker's
+ * share, the replicated blocks counted once (bome_once). opt_block_dot's
+ * graph with one worker. */
+bome_node *opt_share_dot(bome_solver *s, int from, bome_node *const *a, bome_node *const *b, int n);
 /* <a, b> summed over n blocks, as a graph node (for Hessian-vector products). */
 bome_node *opt_block_dot(bome_graph *g, bome_node *const *a, bome_node *const *b, int n);
 /* Copies node values into variables [from, from + n), or the reverse. */
 void opt_nodes_to_vars(bome_solver *s, int from, int n, bome_node *const *a);
 void opt_vars_to_nodes(bome_solver *s, int from, int n, bome_node *const *a);
-bool opt_nodes_finite(bome_node *const *a, int n);
+/* Every value of the n nodes of variables [from, from + n) finite, on every
+ * worker (one sum where some are sharded). */
+bool opt_nodes_finite(bome_solver *s, int from, int n, bome_node *const *a);
 /* nt theta-shaped input nodes named prefix_<theta>, bound to buf[0..nt):
  * buffers the solver writes that a plan reads (never differentiated). */
 void opt_bound_inputs(bome_solver *s, const char *prefix, bome_real *const *buf, bome_node **out);

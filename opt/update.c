@@ -63,11 +63,18 @@ void opt_restore_iterate(bome_solver *s)
 
 int opt_check_iterate(bome_solver *s, const bome_step_stats *r)
 {
-    bool finite = true;
+    double bad[1] = {0}, shard[1] = {0}, out;
     for (int k = 0; k < s->nk; k++)
         for (size_t i = 0; i < s->var[k]->size; i++)
-            finite = finite && isfinite(s->var[k]->values[i]);
-    if (finite)
+            if (!isfinite(s->var[k]->values[i])) {
+                *(s->var[k]->sharded ? shard : bad) = 1;
+                break;
+            }
+    /* a shard may overflow on one worker only: all restore and stop */
+    opt_totals(s, 1, bad, shard, s->any_sharded, &out);
+    if (s->status)
+        return s->status;
+    if (out == 0)
         return BOME_OK;
     /* finite gradients, but a step too large for doubles */
     opt_restore_iterate(s);
@@ -97,7 +104,7 @@ int opt_hyper_step(bome_solver *s, bome_step_stats *r, bome_real *const *hv)
     double hh = opt_dot_bufs(s, 0, s->nv, hv, hv);
     r->grad_f_norm = sqrt(hh);
     r->kkt = hh;
-    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(hh) || !opt_nodes_finite(s->inner, s->nt))
+    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(hh) || !opt_nodes_finite(s, s->nv, s->nt, s->inner))
         return opt_stop_nonfinite(s, r, "|hypergradient|^2 (or theta_T)", hh);
     opt_save_iterate(s);
     for (int k = 0; k < s->nv; k++)
@@ -107,12 +114,12 @@ int opt_hyper_step(bome_solver *s, bome_step_stats *r, bome_real *const *hv)
 
 int opt_v_step(bome_solver *s, bome_step_stats *r, bome_node *const *dv, double lr_scale)
 {
-    double hh = opt_dot_nodes(dv, dv, s->nv);
+    double hh = opt_dot_nodes(s, 0, s->nv, dv, dv);
     r->f = bome_value(s->f);
     r->g = bome_value(s->gk);
     r->grad_f_norm = sqrt(hh);
     r->kkt = hh;
-    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(hh) || !opt_nodes_finite(s->x + s->nv, s->nt)) {
+    if (!isfinite(r->f) || !isfinite(r->g) || !isfinite(hh) || !opt_nodes_finite(s, s->nv, s->nt, s->x + s->nv)) {
         opt_restore_iterate(s);
         return opt_stop_nonfinite(s, r, "|v's direction|^2 (or theta)", hh);
     }

@@ -16,7 +16,8 @@ static bome_node *f(bome_graph *g, const bome_vars *x, void *ctx)
 {
     (void)ctx;
     bome_node *y = bome_const(g, BOME_VECTOR(2), Y);
-    return bome_scale(g, bome_sumsq(g, bome_sub(g, x->theta[0], y)), 0.1);
+    /* data-free: counted once across the workers of a data-parallel run */
+    return bome_once(g, bome_scale(g, bome_sumsq(g, bome_sub(g, x->theta[0], y)), 0.1));
 }
 
 static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
@@ -24,7 +25,7 @@ static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
     (void)ctx;
     bome_node *c = bome_const(g, BOME_MATRIX(4, 2), C);
     bome_node *mean = bome_matvec(g, c, 1, bome_softmax(g, x->v[0]));
-    return bome_sumsq(g, bome_sub(g, mean, x->theta[0]));
+    return bome_once(g, bome_sumsq(g, bome_sub(g, mean, x->theta[0])));
 }
 
 static void defaults(bome_options *o)

@@ -10,13 +10,14 @@ typedef struct { bome_real w[1], x[1]; } state;
 static bome_node *f(bome_graph *g, const bome_vars *x, void *ctx)
 {
     (void)ctx;
-    return bome_mul(g, x->theta[0], x->v[0]);
+    /* data-free: counted once across the workers of a data-parallel run */
+    return bome_once(g, bome_mul(g, x->theta[0], x->v[0]));
 }
 
 static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
 {
     (void)ctx;
-    return bome_neg(g, bome_mul(g, x->theta[0], x->v[0]));
+    return bome_once(g, bome_neg(g, bome_mul(g, x->theta[0], x->v[0])));
 }
 
 static void defaults(bome_options *o)

@@ -13,14 +13,15 @@ static bome_node *f(bome_graph *g, const bome_vars *x, void *ctx)
     bome_node *x1 = bome_slice(g, x->theta[0], 0, 0, 1), *x2 = bome_slice(g, x->theta[0], 0, 1, 2);
     bome_node *a = bome_sumsq(g, bome_sub(g, x->v[0], x2));
     bome_node *b = bome_sumsq(g, bome_add_scalar(g, x1, -1.0));
-    return bome_scale(g, bome_add(g, a, b), 0.5);
+    /* data-free: counted once across the workers of a data-parallel run */
+    return bome_once(g, bome_scale(g, bome_add(g, a, b), 0.5));
 }
 
 static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
 {
     (void)ctx;
     bome_node *x1 = bome_slice(g, x->theta[0], 0, 0, 1);
-    return bome_sub(g, bome_scale(g, bome_sumsq(g, x1), 0.5), bome_sum(g, bome_mul(g, x->v[0], x1)));
+    return bome_once(g, bome_sub(g, bome_scale(g, bome_sumsq(g, x1), 0.5), bome_sum(g, bome_mul(g, x->v[0], x1))));
 }
 
 static void defaults(bome_options *o)

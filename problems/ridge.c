@@ -23,14 +23,15 @@ static bome_node *mse(bome_graph *g, bome_node *a, bome_node *theta, bome_node *
 static bome_node *f(bome_graph *g, const bome_vars *x, void *ctx)
 {
     (void)ctx;
-    return mse(g, x->data[2], x->theta[0], x->data[3]);
+    /* every worker of a data-parallel run holds all the rows: counted once */
+    return bome_once(g, mse(g, x->data[2], x->theta[0], x->data[3]));
 }
 
 static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
 {
     (void)ctx;
     bome_node *penalty = bome_mul(g, bome_exp(g, x->v[0]), bome_sumsq(g, x->theta[0]));
-    return bome_add(g, mse(g, x->data[0], x->theta[0], x->data[1]), penalty);
+    return bome_once(g, bome_add(g, mse(g, x->data[0], x->theta[0], x->data[1]), penalty));
 }
 
 static void defaults(bome_options *o)

@@ -42,7 +42,8 @@ static bome_node *loss(bome_graph *g, const bome_vars *x, void *ctx)
     h = bome_add(g, h, bome_scale(g, bome_square(g, z2), 0.5));
     h = bome_sub(g, h, bome_scale(g, bome_pow(g, z2, 3), 1.0 / 6));
     h = bome_add(g, h, bome_scale(g, z3, A + 0.5));
-    return bome_sum(g, bome_mul(g, x->data[0], h));
+    /* every worker of a data-parallel run draws the same task: counted once */
+    return bome_once(g, bome_sum(g, bome_mul(g, x->data[0], h)));
 }
 
 static int draw(void *ud, bome_rng *rng, long step, int task)

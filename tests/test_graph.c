@@ -287,9 +287,11 @@ Test(errors, graph_null_everywhere)
 Test(errors, status_strings)
 {
     const char *want[] = {"ok", "invalid argument", "shape mismatch", "wrong kind of node", "out of memory",
-                          "index out of range", "non-finite value", "input/output error", "call out of order"};
+                          "index out of range", "non-finite value", "input/output error", "call out of order",
+                          "workers failed"};
     cr_assert_eq(BOME_ERR_STATE, 8);
-    for (int c = BOME_OK; c <= BOME_ERR_STATE; c++)
+    cr_assert_eq(BOME_ERR_WORKERS, 9);
+    for (int c = BOME_OK; c <= BOME_ERR_WORKERS; c++)
         cr_assert_str_eq(bome_status_str(c), want[c]);
     cr_assert_str_eq(bome_status_str(-1), "unknown status");
     cr_assert_str_eq(bome_status_str(99), "unknown status");

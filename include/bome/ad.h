@@ -86,7 +86,9 @@ typedef enum bome_status {
     BOME_ERR_RANGE,     /* a label or row index out of range, found while evaluating */
     BOME_ERR_NONFINITE, /* a NaN or infinity where a finite number was needed */
     BOME_ERR_IO,        /* a file could not be read or written */
-    BOME_ERR_STATE      /* a call out of order, e.g. stepping a finished solver */
+    BOME_ERR_STATE,     /* a call out of order, e.g. stepping a finished solver */
+    BOME_ERR_WORKERS    /* the workers of a distributed run could not sum a buffer
+                         * (a worker died, the transport failed), or disagree */
 } bome_status;
 
 /* A short English name of a status code, e.g. "shape mismatch". */
@@ -311,6 +313,38 @@ int bome_plan_tiled_rows(const bome_plan *p);
  */
 #define BOME_MAX_THREADS 64
 int bome_graph_set_threads(bome_graph *g, int threads);
+
+/* ---- Several workers ------------------------------------------------------------ */
+
+/*
+ * A graph can be one of several copies, one per worker of a data-parallel
+ * run (bome/opt.h's bome_workers), each over its own rows of the data. A
+ * sum function adds n values across the workers: every worker calls it
+ * with the same n, in the same order, and gets the same sum, bit for bit.
+ * It returns 0, or non-zero with a message in msg (msglen bytes).
+ */
+typedef int (*bome_sum_fn)(void *ud, bome_real *buf, size_t n, char *msg, size_t msglen);
+
+/* Makes g worker `worker` of `workers` (0 <= worker < workers), whose sums
+ * go through sum (NULL only for one worker, whose sum is the value). */
+int bome_graph_set_workers(bome_graph *g, int worker, int workers, bome_sum_fn sum, void *ud);
+/* This graph's worker and the number of workers (0 and 1 by default). */
+int bome_graph_worker(const bome_graph *g);
+int bome_graph_workers(const bome_graph *g);
+/* A term that does not depend on the data (a regularizer; the whole
+ * objective of a data-free problem) counted once across the workers: term
+ * on worker 0, 0 times term on the others, so that every worker builds the
+ * same graph. term itself where there is one worker. */
+bome_node *bome_once(bome_graph *g, bome_node *term);
+/*
+ * The sum of x over the workers' copies of the graph: x where there is one.
+ * Its gradient is the sum of the workers' adjoints, so a gradient taken on
+ * every worker through it, of each worker's share of an objective, is that
+ * worker's share of the objective's gradient. Every worker must evaluate
+ * the same sums in the same order: build the same graph everywhere. A sum
+ * that fails is BOME_ERR_WORKERS with the function's message.
+ */
+bome_node *bome_workers_sum(bome_graph *g, bome_node *x);
 
 /* ---- Checking and inspection ----------------------------------------------------- */
 

@@ -109,6 +109,32 @@ int bome_problem_set_objectives(bome_problem *p, bome_objective_fn f, bome_objec
 int bome_problem_set_inner_start(bome_problem *p, int inner, int outer);
 
 /*
+ * A data-parallel run (options.workers): each worker holds its own rows of
+ * the data and builds f and g as its share of the objective, so that the
+ * sum of the workers' f is the problem's f (the same for g):
+ *
+ *   - a loss over rows is the sum over the worker's rows divided by the
+ *     number of rows of all the workers together (not bome_mean, which
+ *     divides by the worker's own count): bome_scale(bome_sum(g, losses),
+ *     1.0 / n_all_rows), or the worker's mean times n_mine / n_all;
+ *   - a term without data (a regularizer; the whole of a data-free toy) is
+ *     counted once: bome_once(g, term) (bome/ad.h).
+ *
+ * Variables are replicated by default: every worker holds all of theta (and
+ * of v), the solver sums their gradients across the workers and every
+ * worker takes the same step. A variable with one entry per data row, such
+ * as hyper-cleaning's per-example weights, is sharded instead: declare it
+ * with the worker's entries only (its values are the worker's shard) and
+ * mark it; its gradient is the worker's own, never sent, and only its dot
+ * products and norms are summed. Returns BOME_OK or an error (also recorded).
+ */
+int bome_problem_set_sharded(bome_problem *p, int which, int index);
+
+/* Worker w's rows [*begin, *end) of n when they are split as evenly as they
+ * go, in order: rows n w / P to n (w + 1) / P. */
+void bome_shard_rows(long n, int worker, int workers, long *begin, long *end);
+
+/*
  * A meta-batch of tasks per outer step: draw(ud, rng, step, task) fills the
  * data inputs' memory with task `task` (0..batch-1) of step `step` (support
  * data for g, query data for f), with the solver's seeded rng. The methods
@@ -223,6 +249,46 @@ typedef int (*bome_step_fn)(void *ud, bome_solver *s, const bome_step_stats *st)
  * with that status. */
 typedef int (*bome_refill_fn)(void *ud, bome_rng *rng, long step);
 
+/*
+ * The other workers of a data-parallel run, as the solver reaches them:
+ * all it needs of a distributed engine is a sum of a buffer across the
+ * workers and a copy of worker 0's buffer to all. bome/mpi.h fills one in
+ * with MPI (bome_options_use_mpi); another engine fills in its own. Every
+ * worker runs the same steps, so the solver makes the same calls in the
+ * same order on each, with the same n; each returns 0, or non-zero with a
+ * message in msg (msglen bytes). The sum must give every worker the same
+ * values, bit for bit.
+ *
+ * What the solver sums: every plan's outputs, once per run, packed in one
+ * buffer (objectives, gradients in replicated variables, Hessian-vector
+ * products; gradients in sharded variables stay local), and the sharded
+ * blocks' parts of dot products and norms. So f, g, q, lambda and every
+ * step's direction in the replicated variables agree on all workers, and
+ * each takes the same step. At bome_solver_new the workers compare their
+ * problems' shapes and settings (an error on all if they differ) and take
+ * worker 0's values of the replicated variables. Methods that
+ * differentiate through the inner loop (itd, reverse) or through a
+ * function of g's value or gradient (penalty, bvfsm) also sum inside their
+ * graphs (bome_workers_sum), each sum a call of its own.
+ *
+ * So that every worker takes the same steps, on_step must return the same
+ * everywhere (count steps, not seconds), and refill and the task sampler
+ * draw with the solver's rng, which starts from the same seed everywhere.
+ * A plan that fails on one worker (a bad label in its rows) is flagged in
+ * the plan's sum, and every worker fails with it; any other error on one
+ * worker alone (its refill callback fails; a plan fails before a sum
+ * inside its graph) leaves the others waiting in their next sum: end the
+ * job then, as MPI_Abort does. Checkpoints are per worker: each saves and
+ * loads its own.
+ */
+typedef struct bome_workers {
+    int rank;                /* this worker, 0 .. size - 1 */
+    int size;                /* the number of workers */
+    bome_sum_fn sum;         /* adds buf[0..n) across the workers, in place */
+    bome_sum_fn broadcast;   /* copies worker 0's buf[0..n) to every worker */
+    void *ud;                /* passed to both */
+} bome_workers;
+
 /* Slots for the methods' own settings; see bome_options_set. */
 #define BOME_OPTION_SLOTS 64
 
@@ -268,6 +334,8 @@ typedef struct bome_options {
                              * bome_graph_set_threads (0 or 1: one) */
     bome_alloc_fn alloc;    /* for everything the solver allocates (NULL: the C library's) */
     void *alloc_ud;
+    const bome_workers *workers; /* a data-parallel run's workers (NULL: one
+                             * process); must outlive the solvers made with it */
     double param[BOME_OPTION_SLOTS]; /* the methods' own settings, by name only */
 } bome_options;
 

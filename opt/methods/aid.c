@@ -31,10 +31,10 @@ int opt_aid_build(bome_solver *s, opt_aid *a, const char *method)
     s->f = opt_build(s, "f(v, theta_T)", s->p->f, &at_T);
     if (s->f) {
         s->gk = s->g_inner;
-        bome_grad(g, s->f, nt, s->inner, a->gf_theta);
-        bome_grad(g, s->f, nv, s->x, a->gf_v);
-        bome_grad(g, opt_block_dot(g, s->inner_grad, pin, nt), nt, s->inner, a->hp);
-        bome_grad(g, opt_block_dot(g, s->inner_grad, uin, nt), nv, s->x, a->mixed);
+        opt_grad(s, s->f, nt, s->inner, a->gf_theta);
+        opt_grad(s, s->f, nv, s->x, a->gf_v);
+        opt_grad(s, opt_block_dot(g, s->inner_grad, pin, nt), nt, s->inner, a->hp);
+        opt_grad(s, opt_block_dot(g, s->inner_grad, uin, nt), nv, s->x, a->mixed);
     }
     char what[64];
     snprintf(what, sizeof what, "the %s graph", method);
@@ -85,16 +85,18 @@ static int series(bome_solver *s, opt_aid *a, bome_step_stats *r, int iters, dou
                 for (size_t i = 0; i < s->var[nv + j]->size; i++)
                     a->p[j][i] = (B ? B[j][i] : 0.0) - lr * A[j][i];
             r->hvp_evals++;
-            int rc = bome_plan_run(a->plan_hp);
+            int rc = opt_run_plan(s, a->plan_hp);
             if (rc)
-                return opt_fail(s, rc, "step %ld, series term %d: %s", r->step, k + 1, bome_graph_errmsg(s->g));
+                return opt_fail(s, rc, "step %ld, series term %d: %s", r->step, k + 1, opt_run_errmsg(s));
         }
-        double dd = 0, wu = k == 0 ? 0.0 : k == iters - 1 ? 1.0 + lr : 1.0; /* released: d_k's weight in u */
+        double dd = 0, dd_shard = 0; /* |d|^2, replicated and sharded blocks */
+        double wu = k == 0 ? 0.0 : k == iters - 1 ? 1.0 + lr : 1.0; /* released: d_k's weight in u */
         for (int j = 0; j < nt; j++) {
             const bome_real *gf = bome_data(a->gf_theta[j]), *hp = bome_data(a->hp[j]);
+            double *acc = opt_sharded(s, nv + j) ? &dd_shard : &dd;
             for (size_t i = 0; i < s->var[nv + j]->size; i++) {
                 double d = (k ? hp[i] : 0.0) + gf[i];
-                dd += d * d;
+                *acc += d * d;
                 A[j][i] += d;
                 if (B)
                     B[j][i] = mu * a->p[j][i];
@@ -102,6 +104,7 @@ static int series(bome_solver *s, opt_aid *a, bome_step_stats *r, int iters, dou
                     a->u[j][i] += wu * d;
             }
         }
+        opt_totals(s, 1, &dd, &dd_shard, s->any_sharded, &dd);
         if (!isfinite(dd))
             return opt_stop_nonfinite(s, r, "a series term's |d|^2", dd);
     }

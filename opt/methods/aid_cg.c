@@ -45,15 +45,10 @@ static int solve(bome_solver *s, state *d, bome_step_stats *r)
     int K = (int)opt_param(s, CG_STEPS);
     for (int k = 0; k < K && rr > 0; k++) {
         r->hvp_evals++;
-        int rc = bome_plan_run(a->plan_hp);
+        int rc = opt_run_plan(s, a->plan_hp);
         if (rc)
-            return opt_fail(s, rc, "step %ld, CG iteration %d: %s", r->step, k + 1, bome_graph_errmsg(s->g));
-        double pHp = 0;
-        for (int j = 0; j < nt; j++) {
-            const bome_real *hp = bome_data(a->hp[j]);
-            for (size_t i = 0; i < s->var[nv + j]->size; i++)
-                pHp += a->p[j][i] * hp[i];
-        }
+            return opt_fail(s, rc, "step %ld, CG iteration %d: %s", r->step, k + 1, opt_run_errmsg(s));
+        double pHp = opt_dot_nodes_bufs(s, nv, nt, a->hp, a->p);
         if (!isfinite(pHp))
             return opt_stop_nonfinite(s, r, "p'Hp", pHp);
         if (!(pHp > 0)) /* H is not positive along p: keep what CG has */

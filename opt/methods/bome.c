@@ -41,8 +41,8 @@ int opt_qhat_build(bome_solver *s, opt_qhat *b, const char *what)
     /* q = g(v, theta) - g(v, sg[theta_T]): its theta-gradient is g's at
      * theta_k, its v-gradient the difference of g's v-gradients. */
     b->q = bome_sub(g, s->gk, gT);
-    bome_grad(g, s->f, s->nk, s->x, b->gf);
-    bome_grad(g, b->q, s->nk, s->x, b->gq);
+    opt_grad(s, s->f, s->nk, s->x, b->gf);
+    opt_grad(s, b->q, s->nk, s->x, b->gq);
     if (opt_check_graph(s, what))
         goto done;
     bome_node **outs = opt_zalloc(s, 3 + 2 * (size_t)s->nk, sizeof *outs);
@@ -68,9 +68,15 @@ int opt_qhat_eval(bome_solver *s, opt_qhat *b, bome_step_stats *r, double *fq, d
     r->f = bome_value(s->f);
     r->g = bome_value(s->gk);
     r->q = bome_value(b->q);
-    double ff = opt_dot_nodes(b->gf, b->gf, s->nk);
-    *fq = opt_dot_nodes(b->gf, b->gq, s->nk);
-    *qq = opt_dot_nodes(b->gq, b->gq, s->nk);
+    /* over all of (v, theta), the three in one sum across workers */
+    bome_node *const *a[3] = {b->gf, b->gf, b->gq}, *const *c[3] = {b->gf, b->gq, b->gq};
+    double d[3];
+    opt_dots_nodes(s, 0, s->nk, 3, a, c, d);
+    if (s->status)
+        return s->status;
+    double ff = d[0];
+    *fq = d[1];
+    *qq = d[2];
     r->grad_f_norm = sqrt(ff);
     r->grad_q_norm = sqrt(*qq);
     /* min over l >= 0 of ||gf + l gq||^2 is at l = max(0, -<gf,gq>/||gq||^2). */

@@ -37,8 +37,8 @@ static int build(bome_solver *s, void *st)
             return s->status;
         memcpy(wrt, s->x, (size_t)nv * sizeof *wrt);
         memcpy(wrt + nv, s->inner, (size_t)nt * sizeof *wrt);
-        bome_grad(s->g, s->f, s->nk, wrt, d->gf);
-        bome_grad(s->g, s->g_inner, nv, s->x, d->gg);
+        opt_grad(s, s->f, s->nk, wrt, d->gf);
+        opt_grad(s, s->g_inner, nv, s->x, d->gg);
         memcpy(d->gg + nv, s->inner_grad, (size_t)nt * sizeof *d->gg);
         opt_zfree(s, wrt);
     }
@@ -60,7 +60,12 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
         return rc;
     r->f = bome_value(s->f);
     r->g = bome_value(s->gk);
-    double fg = opt_dot_nodes(d->gf + nv, d->gg + nv, nt), gg = opt_dot_nodes(d->gg + nv, d->gg + nv, nt);
+    bome_node *const *a[2] = {d->gf + nv, d->gg + nv}, *const *b[2] = {d->gg + nv, d->gg + nv};
+    double dots[2];
+    opt_dots_nodes(s, nv, nt, 2, a, b, dots);
+    if (s->status)
+        return s->status;
+    double fg = dots[0], gg = dots[1];
     double scale = -fg / (gg + opt_param(s, EPS));
     if (!isfinite(scale))
         return opt_stop_nonfinite(s, r, "<grad_theta f, grad_theta g> / |grad_theta g|^2", scale);

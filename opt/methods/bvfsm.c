@@ -42,10 +42,10 @@ typedef struct state {
     bome_real r;             /* bound to a scalar input of the graph */
 } state;
 
-/* c r sum_j |x_j|^2 */
-static bome_node *ridge(bome_graph *g, bome_node *r, double c, bome_node *const *x, int n)
+/* c r sum_j |x_j|^2 over theta-shaped x: a worker's share across workers */
+static bome_node *ridge(bome_solver *s, bome_node *r, double c, bome_node *const *x)
 {
-    return bome_mul(g, bome_scale(g, r, c), opt_block_dot(g, x, x, n));
+    return bome_mul(s->g, bome_scale(s->g, r, c), opt_share_dot(s, s->nv, x, x, s->nt));
 }
 
 static int build(bome_solver *s, void *st)
@@ -63,13 +63,18 @@ static int build(bome_solver *s, void *st)
     bome_node *gz = opt_build(s, "g(v, z)", s->p->g, &at_z);
     if (!gz)
         return s->status;
-    bome_node *lz = bome_add(g, gz, ridge(g, r, opt_param(s, C_Z), d->z, nt));
-    bome_node *gap = bome_sub(g, bome_add_scalar(g, bome_add(g, bome_stop_gradient(g, s->gk), lz), 1e-4), s->gk);
-    bome_node *barrier = bome_mul(g, bome_scale(g, r, -opt_param(s, C_LN)), bome_log(g, gap));
-    bome_node *L = bome_add(g, bome_add(g, s->f, barrier), ridge(g, r, opt_param(s, C_Y), s->x + nv, nt));
-    bome_grad(g, lz, nt, d->z, d->dz);
-    bome_grad(g, L, nt, s->x + nv, d->dth);
-    bome_grad(g, L, nv, s->x, d->dv);
+    bome_node *lz = bome_add(g, gz, ridge(s, r, opt_param(s, C_Z), d->z));
+    bome_node *gap;
+    if (s->w) /* the log is not linear in g: its argument summed first, the barrier counted once */
+        gap = bome_add_scalar(g, opt_workers_sum(s, bome_sub(g, bome_add(g, bome_stop_gradient(g, s->gk), lz), s->gk),
+                                                 -1), 1e-4);
+    else
+        gap = bome_sub(g, bome_add_scalar(g, bome_add(g, bome_stop_gradient(g, s->gk), lz), 1e-4), s->gk);
+    bome_node *barrier = bome_once(g, bome_mul(g, bome_scale(g, r, -opt_param(s, C_LN)), bome_log(g, gap)));
+    bome_node *L = bome_add(g, bome_add(g, s->f, barrier), ridge(s, r, opt_param(s, C_Y), s->x + nv));
+    opt_grad(s, lz, nt, d->z, d->dz);
+    opt_grad(s, L, nt, s->x + nv, d->dth);
+    opt_grad(s, L, nv, s->x, d->dv);
     if (opt_check_graph(s, "the BVFSM graph"))
         return s->status;
     d->plan_z = opt_plan(s, "BVFSM's z step", nt, d->dz);

@@ -52,9 +52,9 @@ static int build(bome_solver *s, void *st)
     d->gz = opt_build(s, "g(v, z)", s->p->g, &at_z);
     if (!d->gz)
         return s->status;
-    bome_grad(g, bome_add(g, s->f, bome_mul(g, lambda, s->gk)), nt, d->y, d->dy);
-    bome_grad(g, d->gz, nt, d->z, d->dz);
-    bome_grad(g, bome_add(g, s->f, bome_mul(g, lambda, bome_sub(g, s->gk, d->gz))), nv, s->x, d->dv);
+    opt_grad(s, bome_add(g, s->f, bome_mul(g, lambda, s->gk)), nt, d->y, d->dy);
+    opt_grad(s, d->gz, nt, d->z, d->dz);
+    opt_grad(s, bome_add(g, s->f, bome_mul(g, lambda, bome_sub(g, s->gk, d->gz))), nv, s->x, d->dv);
     if (opt_check_graph(s, "the F2SA graph"))
         return s->status;
     d->plan_y = opt_plan(s, "F2SA's y step", nt, d->dy);

@@ -20,8 +20,8 @@ int opt_meta_build(bome_solver *s, opt_meta *m, bool second_order)
     s->f = opt_build(s, "f(v, theta_r)", s->p->f, &at_r);
     s->gk = s->g_inner;
     if (s->f) {
-        bome_grad(g, s->f, nt, s->inner, m->gf_theta);
-        bome_grad(g, s->f, nv, s->x, m->gf_v);
+        opt_grad(s, s->f, nt, s->inner, m->gf_theta);
+        opt_grad(s, s->f, nv, s->x, m->gf_v);
     }
     if (opt_check_graph(s, "f's gradients at theta_r"))
         return s->status;
@@ -49,8 +49,8 @@ int opt_meta_build(bome_solver *s, opt_meta *m, bool second_order)
         bome_bind(g, uin[j], m->u[j]);
     }
     bome_node *gu = opt_block_dot(g, s->inner_grad, uin, nt);
-    bome_grad(g, gu, nt, s->inner, m->hp);
-    bome_grad(g, gu, nv, s->x, m->mixed);
+    opt_grad(s, gu, nt, s->inner, m->hp);
+    opt_grad(s, gu, nv, s->x, m->mixed);
     memcpy(m->mixed + nv, m->hp, (size_t)nt * sizeof *m->hp);
     opt_zfree(s, uin);
     if (opt_check_graph(s, "the reverse sweep"))

@@ -45,9 +45,11 @@ static int build(bome_solver *s, void *st)
     if (opt_node_lists(s, 3, (bome_node ***const[]){&d->nu, &d->gx, &d->dth}, &d->dv) ||
         opt_theta_params(s, "nu", d->nu) || !(d->nu_values = opt_persist_copies(s, "penalty's nu", d->nu)))
         return s->status;
-    size_t n = 0;
-    for (int j = 0; j < nt; j++)
+    size_t n = 0, all = 0; /* theta's size here and over all the workers */
+    for (int j = 0; j < nt; j++) {
         n += s->var[nv + j]->size;
+        all += s->gsize[nv + j];
+    }
     for (size_t i = 0; i < n; i++)
         d->nu_values[i] = opt_param(s, NU0);
     d->sch.gamma = opt_param(s, GAMMA);
@@ -60,13 +62,17 @@ static int build(bome_solver *s, void *st)
     bome_vars at_k = opt_vars(s, s->x + nv);
     s->f = opt_build(s, "f(v, theta)", s->p->f, &at_k);
     s->gk = opt_build(s, "g(v, theta)", s->p->g, &at_k);
-    if (!s->gk || bome_grad(g, s->gk, nt, s->x + nv, d->gx))
+    if (!s->gk || opt_grad(s, s->gk, nt, s->x + nv, d->gx))
         return opt_check_graph(s, "grad_theta g");
-    bome_node *lin = bome_scale(g, opt_block_dot(g, d->nu, d->gx, nt), 1.0 / (double)n);
-    bome_node *quad = bome_mul(g, gamma, bome_scale(g, opt_block_dot(g, d->gx, d->gx, nt), 0.5));
+    /* P is not linear in g: across workers grad_theta g is summed first, in
+     * the graph, and the terms made of it counted once */
+    for (int j = 0; j < nt; j++)
+        d->gx[j] = opt_workers_sum(s, d->gx[j], j);
+    bome_node *lin = bome_scale(g, opt_share_dot(s, nv, d->nu, d->gx, nt), 1.0 / (double)all);
+    bome_node *quad = bome_mul(g, gamma, bome_scale(g, opt_share_dot(s, nv, d->gx, d->gx, nt), 0.5));
     bome_node *P = bome_add(g, bome_add(g, s->f, lin), quad);
-    bome_grad(g, bome_add(g, P, bome_mul(g, lambda_g, s->gk)), nt, s->x + nv, d->dth);
-    bome_grad(g, P, nv, s->x, d->dv);
+    opt_grad(s, bome_add(g, P, bome_mul(g, lambda_g, s->gk)), nt, s->x + nv, d->dth);
+    opt_grad(s, P, nv, s->x, d->dv);
     if (opt_check_graph(s, "the penalty graph"))
         return s->status;
     d->plan_theta = opt_plan(s, "penalty's theta step", nt, d->dth);
@@ -85,7 +91,7 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
     opt_save_iterate(s);
     int rc = opt_descend(s, s->x + s->nv, d->dth, d->plan_theta, s->o.T, d->sch.lr_scale * s->o.lr_inner);
     /* the gradient before the last theta step, as the released code tests it */
-    double dth2 = opt_dot_nodes(d->dth, d->dth, nt);
+    double dth2 = rc ? 0.0 : opt_dot_nodes(s, s->nv, nt, d->dth, d->dth);
     if (!rc)
         rc = opt_run(s, d->plan_v, r);
     r->lambda = d->sch.gamma;
@@ -93,7 +99,9 @@ static int step(bome_solver *s, void *st, bome_step_stats *r)
         rc = opt_v_step(s, r, d->dv, d->sch.lr_scale);
     if (rc)
         return rc;
-    r->grad_q_norm = sqrt(opt_dot_nodes(d->gx, d->gx, nt));
+    r->grad_q_norm = sqrt(opt_dot_nodes(s, s->nv, nt, d->gx, d->gx));
+    if (s->status)
+        return s->status;
     r->kkt += dth2;
     if (r->kkt < d->sch.eps * d->sch.eps) {
         d->sch.gamma *= 1.1;

@@ -74,14 +74,17 @@ static int estimate(bome_solver *s, opt_meta *m, void *st, bome_step_stats *r)
     int rc = opt_meta_exact(s, m, m->est, opt_param(s, CLIP), r);
     if (rc)
         return rc;
-    double dd = 0, gg = 0;
+    /* |g|^2, then est becomes g - g_FO for |g - g_FO|^2, then the estimate */
+    double gg = opt_dot_bufs(s, 0, s->nv, m->est, m->est);
     for (int i = 0; i < s->nv; i++)
-        for (size_t k = 0; k < s->var[i]->size; k++) {
-            double g = m->est[i][k], diff = g - d->fo[i][k];
-            dd += diff * diff;
-            gg += g * g;
-            m->est[i][k] = d->fo[i][k] + diff / q;
-        }
+        for (size_t k = 0; k < s->var[i]->size; k++)
+            m->est[i][k] -= d->fo[i][k];
+    double dd = opt_dot_bufs(s, 0, s->nv, m->est, m->est);
+    if (s->status)
+        return s->status;
+    for (int i = 0; i < s->nv; i++)
+        for (size_t k = 0; k < s->var[i]->size; k++)
+            m->est[i][k] = d->fo[i][k] + m->est[i][k] / q;
     if (opt_param(s, ADAPTIVE)) {
         d->a.d2 = 0.99 * d->a.d2 + 0.01 * dd;
         d->a.v2 = 0.99 * d->a.v2 + 0.01 * gg;
