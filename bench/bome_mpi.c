@@ -97,13 +97,13 @@ int main(int argc, char **argv)
         }
         i++;
     }
-    bome_pclean c;
-    if (bome_pclean_new(&c, rows, val, cols, classes, rank, size)) {
+    prob_pclean c;
+    if (prob_pclean_new(&c, rows, val, cols, classes, rank, size)) {
         fprintf(stderr, "bench_mpi: bad sizes or out of memory\n");
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
     bome_options o;
-    bome_pclean_defaults(&o);
+    prob_pclean_defaults(&o);
     o.method = (bome_method)bome_method_from_name(method);
     o.T = T;
     o.threads = threads;
@@ -142,7 +142,7 @@ int main(int argc, char **argv)
                per_values * 8 / 1e3, in_sums, st.f);
     free(t);
     bome_solver_free(s);
-    bome_pclean_free(&c);
+    prob_pclean_free(&c);
     MPI_Finalize();
     return 0;
 }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int bome_pclean_noisy(long i) { return i % 3 == 0; }
+int prob_pclean_noisy(long i) { return i % 3 == 0; }
 
 /* Row i of all (validation rows numbered after the training rows). */
 static void make_row(long i, int d, int k, bome_real *x, int32_t *y, int noisy)
@@ -20,7 +20,7 @@ static void make_row(long i, int d, int k, bome_real *x, int32_t *y, int noisy)
  * plus 0.01 |W|^2 once. */
 static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
 {
-    const bome_pclean *c = ctx;
+    const prob_pclean *c = ctx;
     bome_node *z = bome_matmul(g, x->data[0], 0, x->theta[0], 1);
     bome_node *ce = bome_cross_entropy_rows(g, z, x->data[1]);
     bome_node *l = bome_scale(g, bome_sum(g, bome_mul(g, ce, x->v[0])), 1.0 / c->n_train);
@@ -30,12 +30,12 @@ static bome_node *g_(bome_graph *g, const bome_vars *x, void *ctx)
 /* f: the worker's validation rows' cross-entropy over all the validation rows. */
 static bome_node *f(bome_graph *g, const bome_vars *x, void *ctx)
 {
-    const bome_pclean *c = ctx;
+    const prob_pclean *c = ctx;
     bome_node *ce = bome_cross_entropy_rows(g, bome_matmul(g, x->data[2], 0, x->theta[0], 1), x->data[3]);
     return bome_scale(g, bome_sum(g, ce), 1.0 / c->n_val);
 }
 
-int bome_pclean_new(bome_pclean *c, int n_train, int n_val, int d, int k, int worker, int workers)
+int prob_pclean_new(prob_pclean *c, int n_train, int n_val, int d, int k, int worker, int workers)
 {
     memset(c, 0, sizeof *c);
     if (n_train < workers || n_val < workers || d < 1 || k < 2 || workers < 1 || worker < 0 || worker >= workers)
@@ -55,12 +55,12 @@ int bome_pclean_new(bome_pclean *c, int n_train, int n_val, int d, int k, int wo
     c->y_val = malloc((size_t)nv * sizeof *c->y_val);
     c->problem = bome_problem_new();
     if (!c->v || !c->W || !c->x || !c->x_val || !c->y || !c->y_val || !c->problem) {
-        bome_pclean_free(c);
+        prob_pclean_free(c);
         return BOME_ERR_NOMEM;
     }
     for (int i = 0; i < n; i++) {
         long row = c->train_begin + i;
-        make_row(row, d, k, c->x + (size_t)i * (size_t)d, c->y + i, bome_pclean_noisy(row));
+        make_row(row, d, k, c->x + (size_t)i * (size_t)d, c->y + i, prob_pclean_noisy(row));
         c->v[i] = 0.5;
     }
     for (int i = 0; i < nv; i++)
@@ -80,7 +80,7 @@ int bome_pclean_new(bome_pclean *c, int n_train, int n_val, int d, int k, int wo
     return bome_problem_status(p);
 }
 
-void bome_pclean_free(bome_pclean *c)
+void prob_pclean_free(prob_pclean *c)
 {
     bome_problem_free(c->problem);
     free(c->v);
@@ -92,7 +92,7 @@ void bome_pclean_free(bome_pclean *c)
     memset(c, 0, sizeof *c);
 }
 
-void bome_pclean_defaults(bome_options *o)
+void prob_pclean_defaults(bome_options *o)
 {
     bome_options_default(o);
     bome_options_set(o, "eta", 5); /* lambda > 0 from the first step: v moves */

@@ -12,12 +12,12 @@
  * every third training row gets a wrong one, which v should learn to weigh
  * down.
  */
-#ifndef BOME_PCLEAN_H
-#define BOME_PCLEAN_H
+#ifndef PROB_PCLEAN_H
+#define PROB_PCLEAN_H
 
 #include "bome/opt.h"
 
-typedef struct bome_pclean {
+typedef struct prob_pclean {
     bome_problem *problem;
     int n_train, n_val, d, k;          /* the whole problem's sizes */
     long train_begin, train_end;       /* this worker's training rows */
@@ -26,15 +26,15 @@ typedef struct bome_pclean {
     bome_real *W;                      /* k x d */
     bome_real *x, *x_val;              /* its rows, d values each */
     int32_t *y, *y_val;
-} bome_pclean;
+} prob_pclean;
 
 /* Makes worker `worker`'s share of the problem (of `workers`). BOME_OK or
  * an error code. */
-int bome_pclean_new(bome_pclean *c, int n_train, int n_val, int d, int k, int worker, int workers);
-void bome_pclean_free(bome_pclean *c);
+int prob_pclean_new(prob_pclean *c, int n_train, int n_val, int d, int k, int worker, int workers);
+void prob_pclean_free(prob_pclean *c);
 /* Settings under which v moves within a few steps. */
-void bome_pclean_defaults(bome_options *o);
+void prob_pclean_defaults(bome_options *o);
 /* Whether training row i (of all) got a wrong label. */
-int bome_pclean_noisy(long i);
+int prob_pclean_noisy(long i);
 
 #endif

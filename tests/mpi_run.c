@@ -99,14 +99,14 @@ static void toy(const prob_case *c, int method, bool mpi, result *res)
 static void clean(int method, bool mpi, result *res)
 {
     memset(res, 0, sizeof *res);
-    bome_pclean c;
-    res->rc = bome_pclean_new(&c, N_TRAIN, N_VAL, D, K, mpi ? rank : 0, mpi ? size : 1);
+    prob_pclean c;
+    res->rc = prob_pclean_new(&c, N_TRAIN, N_VAL, D, K, mpi ? rank : 0, mpi ? size : 1);
     if (res->rc) {
-        snprintf(res->msg, sizeof res->msg, "bome_pclean_new failed");
+        snprintf(res->msg, sizeof res->msg, "prob_pclean_new failed");
         return;
     }
     bome_options o;
-    bome_pclean_defaults(&o);
+    prob_pclean_defaults(&o);
     o.method = (bome_method)method;
     o.max_steps = STEPS;
     bome_options_set(&o, "ufo_q", 0.5);
@@ -126,7 +126,7 @@ static void clean(int method, bool mpi, result *res)
         if (rank == 0)
             res->n += N_TRAIN;
     }
-    bome_pclean_free(&c);
+    prob_pclean_free(&c);
 }
 
 /* Every rank has rank 0's x[0..n), bit for bit. */
@@ -214,11 +214,11 @@ static int die_at_5(void *ud, bome_solver *s, const bome_step_stats *st)
 
 static int dead_rank(const char *how)
 {
-    bome_pclean c;
-    if (bome_pclean_new(&c, 3000, 300, 20, K, rank, size))
+    prob_pclean c;
+    if (prob_pclean_new(&c, 3000, 300, 20, K, rank, size))
         return 1;
     bome_options o;
-    bome_pclean_defaults(&o);
+    prob_pclean_defaults(&o);
     o.max_steps = 100000; /* minutes, were the others to go on */
     o.workers = mpi_workers;
     o.on_step = die_at_5;
@@ -226,7 +226,7 @@ static int dead_rank(const char *how)
     int rc = bome_solve(c.problem, &o, NULL);
     /* only a rank that got an error from MPI gets here early */
     printf("mpi_run: rank %d finished: %d %s\n", rank, rc, bome_problem_errmsg(c.problem));
-    bome_pclean_free(&c);
+    prob_pclean_free(&c);
     return rc ? 1 : 0;
 }
 
