@@ -10,11 +10,11 @@
 
 #include <bome/opt.h>
 
+#include "aniso_fixture.h"
+
 #include <math.h>
 #include <string.h>
 
-enum { N = 3 };
-static const double C = 0.5, Y[N] = {0.4, -1.2, 2.0};
 
 static bome_node *g_fn(bome_graph *G, const bome_vars *x, void *ctx)
 {
@@ -153,16 +153,6 @@ Test(itd, inner_box_holds)
  * H = diag(a + c) with three distinct eigenvalues, so three CG iterations
  * solve H u = th_T - y exactly; d2g/dv dth = -diag(a), hence the
  * hypergradient a (th_T - y) / (a + c). The answer: v = y (a + c) / a. */
-static const double A[N] = {1, 2, 4};
-
-static bome_node *g_aniso(bome_graph *G, const bome_vars *x, void *ctx)
-{
-    (void)ctx;
-    bome_node *a = bome_const(G, BOME_VECTOR(N), A);
-    bome_node *d = bome_sub(G, x->theta[0], x->v[0]);
-    bome_node *fit = bome_scale(G, bome_sum(G, bome_mul(G, a, bome_mul(G, d, d))), 0.5);
-    return bome_add(G, fit, bome_scale(G, bome_sumsq(G, x->theta[0]), 0.5 * C));
-}
 
 static bome_problem *aniso_problem(bome_real *v, bome_real *th)
 {

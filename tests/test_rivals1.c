@@ -16,22 +16,10 @@
 #include <math.h>
 #include <string.h>
 
+#include "aniso_fixture.h"
 #include "cases.h"
 
-enum { N = 3 };
-static const double C = 0.5, Y[N] = {0.4, -1.2, 2.0}, A[N] = {1, 2, 4};
-static const double V0[N] = {0.3, 0.1, -0.2}, TH0[N] = {1.0, -0.5, 0.25};
-
 static double kappa; /* f's weight on |v|^2, per test */
-
-static bome_node *g_fn(bome_graph *G, const bome_vars *x, void *ctx)
-{
-    (void)ctx;
-    bome_node *a = bome_const(G, BOME_VECTOR(N), A);
-    bome_node *d = bome_sub(G, x->theta[0], x->v[0]);
-    bome_node *fit = bome_scale(G, bome_sum(G, bome_mul(G, a, bome_mul(G, d, d))), 0.5);
-    return bome_add(G, fit, bome_scale(G, bome_sumsq(G, x->theta[0]), 0.5 * C));
-}
 
 static bome_node *f_fn(bome_graph *G, const bome_vars *x, void *ctx)
 {
@@ -66,7 +54,7 @@ static bome_problem *problem(bome_real *v, bome_real *th)
     bome_problem *p = bome_problem_new();
     bome_problem_add_outer(p, "v", BOME_VECTOR(N), v);
     bome_problem_add_inner(p, "theta", BOME_VECTOR(N), th);
-    bome_problem_set_objectives(p, f_fn, g_fn, NULL);
+    bome_problem_set_objectives(p, f_fn, g_aniso, NULL);
     cr_assert_eq(bome_problem_status(p), BOME_OK, "%s", bome_problem_errmsg(p));
     return p;
 }

@@ -9,22 +9,11 @@
 
 #include <bome/opt.h>
 
+#include "aniso_fixture.h"
+
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
-
-enum { N = 3 };
-static const double C = 0.5, Y[N] = {0.4, -1.2, 2.0}, A[N] = {1, 2, 4};
-static const bome_real V0[N] = {0.3, 0.1, -0.2}, TH0[N] = {1.0, -0.5, 0.25};
-
-static bome_node *g_aniso(bome_graph *G, const bome_vars *x, void *ctx)
-{
-    (void)ctx;
-    bome_node *a = bome_const(G, BOME_VECTOR(N), A);
-    bome_node *d = bome_sub(G, x->theta[0], x->v[0]);
-    bome_node *fit = bome_scale(G, bome_sum(G, bome_mul(G, a, bome_mul(G, d, d))), 0.5);
-    return bome_add(G, fit, bome_scale(G, bome_sumsq(G, x->theta[0]), 0.5 * C));
-}
 
 /* y is the problem's one data input when it has one (the minibatch test). */
 static bome_node *f_fn(bome_graph *G, const bome_vars *x, void *ctx)
