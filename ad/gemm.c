@@ -27,6 +27,7 @@ enum { TN_ROWS = 64 };
 #endif
 
 #ifdef AD_HAVE_KERNELS
+#ifndef BOME_FLOAT32
 static inline __attribute__((always_inline, target("avx2,fma"))) double hsum_avx2(__m256d v)
 {
     __m128d h = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -39,14 +40,44 @@ static inline __attribute__((always_inline, target("avx2,fma"))) __m256i mask_av
     return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
 }
 
-/* AVX2 and FMA: 16 registers of 4 doubles; tiles of 8 to 10 accumulators. */
+#define AVX2_FMA _mm256_fmadd_pd
+#define AVX2_LOADP _mm256_maskload_pd
+#define AVX2_STOREP _mm256_maskstore_pd
+#define AVX512_FMA _mm512_fmadd_pd
+#define AVX512_HSUM _mm512_reduce_add_pd
+#define AVX512_LOADP(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), p)
+#define AVX512_STOREP(p, v, n) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (n)) - 1), v)
+#else
+/* Single precision: twice the lanes per register, the same tiles. */
+static inline __attribute__((always_inline, target("avx2,fma"))) float hsum_avx2(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+}
+
+static inline __attribute__((always_inline, target("avx2,fma"))) __m256i mask_avx2(int n)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+#define AVX2_FMA _mm256_fmadd_ps
+#define AVX2_LOADP _mm256_maskload_ps
+#define AVX2_STOREP _mm256_maskstore_ps
+#define AVX512_FMA _mm512_fmadd_ps
+#define AVX512_HSUM _mm512_reduce_add_ps
+#define AVX512_LOADP(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1), p)
+#define AVX512_STOREP(p, v, n) _mm512_mask_storeu_ps(p, (__mmask16)((1u << (n)) - 1), v)
+#endif
+
+/* AVX2 and FMA: 16 registers of 32 bytes; tiles of 8 to 10 accumulators. */
 #define KN _avx2
 #define KATTR __attribute__((target("avx2,fma")))
-#define KFMA(a, b, c) _mm256_fmadd_pd(a, b, c)
+#define KFMA(a, b, c) AVX2_FMA(a, b, c)
 #define KHSUM(v) hsum_avx2(v)
-#define KLOADP(p, n) _mm256_maskload_pd(p, mask_avx2(n))
-#define KSTOREP(p, v, n) _mm256_maskstore_pd(p, mask_avx2(n), v)
-#define VW 4
+#define KLOADP(p, n) AVX2_LOADP(p, mask_avx2(n))
+#define KSTOREP(p, v, n) AVX2_STOREP(p, mask_avx2(n), v)
+#define VW (32 / (int)sizeof(bome_real))
 #define F_IB 3
 #define F_JB 3
 #define N_IB 4
@@ -55,14 +86,14 @@ static inline __attribute__((always_inline, target("avx2,fma"))) __m256i mask_av
 #define R_LV 2
 #include "gemm_kern.h"
 
-/* AVX-512: 32 registers of 8 doubles; tiles of 16 to 20 accumulators. */
+/* AVX-512: 32 registers of 64 bytes; tiles of 16 to 20 accumulators. */
 #define KN _avx512
 #define KATTR __attribute__((target("avx512f,avx2,fma")))
-#define KFMA(a, b, c) _mm512_fmadd_pd(a, b, c)
-#define KHSUM(v) _mm512_reduce_add_pd(v)
-#define KLOADP(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1), p)
-#define KSTOREP(p, v, n) _mm512_mask_storeu_pd(p, (__mmask8)((1u << (n)) - 1), v)
-#define VW 8
+#define KFMA(a, b, c) AVX512_FMA(a, b, c)
+#define KHSUM(v) AVX512_HSUM(v)
+#define KLOADP(p, n) AVX512_LOADP(p, n)
+#define KSTOREP(p, v, n) AVX512_STOREP(p, v, n)
+#define VW (64 / (int)sizeof(bome_real))
 #define F_IB 4
 #define F_JB 5
 #define N_IB 4
@@ -134,8 +165,8 @@ const char *ad_kernel_name(int k)
     return k >= 0 && k <= AD_KERNEL_AVX512 ? names[k] : "?";
 }
 
-void ad_gemm_nt(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
-                const double *next, int next_rows)
+void ad_gemm_nt(int m, int N, int K, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C, int ldc,
+                const bome_real *next, int next_rows)
 {
     switch (ad_kernel_get()) {
 #ifdef AD_HAVE_KERNELS
@@ -148,12 +179,12 @@ void ad_gemm_nt(int m, int N, int K, const double *A, int lda, const double *B, 
 #endif
     default:
         (void)next, (void)next_rows;
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, N, K, 1.0, A, lda, B, ldb, 0.0, C, ldc);
+        ad_cblas_gemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, N, K, 1.0, A, lda, B, ldb, 0.0, C, ldc);
         break;
     }
 }
 
-void ad_gemm_nn(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc)
+void ad_gemm_nn(int m, int N, int K, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C, int ldc)
 {
     switch (ad_kernel_get()) {
 #ifdef AD_HAVE_KERNELS
@@ -165,13 +196,13 @@ void ad_gemm_nn(int m, int N, int K, const double *A, int lda, const double *B, 
         break;
 #endif
     default:
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, K, 1.0, A, lda, B, ldb, 0.0, C, ldc);
+        ad_cblas_gemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, N, K, 1.0, A, lda, B, ldb, 0.0, C, ldc);
         break;
     }
 }
 
-void ad_gemm_tn(int m, int M, int N, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
-                bool first, const double *next, int next_rows)
+void ad_gemm_tn(int m, int M, int N, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C, int ldc,
+                bool first, const bome_real *next, int next_rows)
 {
     switch (ad_kernel_get()) {
 #ifdef AD_HAVE_KERNELS
@@ -184,7 +215,7 @@ void ad_gemm_tn(int m, int M, int N, const double *A, int lda, const double *B, 
 #endif
     default:
         (void)next, (void)next_rows;
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, m, 1.0, A, lda, B, ldb, first ? 0.0 : 1.0, C,
+        ad_cblas_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, m, 1.0, A, lda, B, ldb, first ? 0.0 : 1.0, C,
                     ldc);
         break;
     }

@@ -8,7 +8,7 @@
  *          so never touching memory past them): the last columns of a row,
  *   KFMA(a, b, c)  a * b + c on vectors, fused where the target has FMA (ISO
  *          C mode keeps GCC from contracting a * b + c by itself),
- *   VW     doubles per vector,
+ *   VW     elements (bome_real) per vector,
  *   F_IB, F_JB   rows and outputs of a register tile of the NT product,
  *   N_IB, N_CV   rows and vectors of output of a tile of the NN product,
  *   R_JB, R_LV   outputs and vectors of columns of a tile of the TN product,
@@ -36,13 +36,13 @@ _Static_assert(F_JB <= 8 && R_JB <= 12, "gemm_kern.h: tile wider than its remain
 #define KF(name) AD_CAT(name, KN)
 #define KINL static inline __attribute__((always_inline)) KATTR
 
-typedef double KF(vd) __attribute__((vector_size(VW * sizeof(double)), aligned(sizeof(double)), may_alias));
+typedef bome_real KF(vd) __attribute__((vector_size(VW * sizeof(bome_real)), aligned(sizeof(bome_real)), may_alias));
 #define VD KF(vd)
 
 /* ---- NT: C (IB x JB) = A (IB rows) B^T (JB rows), dot products of length K --- */
 
-KINL void KF(nt_tile)(int IB, int JB, int K, const double *restrict A, int lda, const double *restrict B, int ldb,
-                      double *restrict C, int ldc, const double *pf, int pm)
+KINL void KF(nt_tile)(int IB, int JB, int K, const bome_real *restrict A, int lda, const bome_real *restrict B, int ldb,
+                      bome_real *restrict C, int ldc, const bome_real *pf, int pm)
 {
     VD acc[F_IB][F_JB];
 #pragma GCC unroll 16
@@ -53,7 +53,7 @@ KINL void KF(nt_tile)(int IB, int JB, int K, const double *restrict A, int lda, 
     int l = 0;
     for (; l + VW <= K; l += VW) {
         VD a[F_IB];
-        if (l % 8 == 0) /* a 64-byte line per 8 doubles */
+        if (l % (64 / (int)sizeof(bome_real)) == 0) /* a 64-byte line */
             for (int ii = 0; ii < pm; ii++)
                 __builtin_prefetch(pf + (size_t)ii * lda + l, 0, 2);
 #pragma GCC unroll 16
@@ -71,7 +71,7 @@ KINL void KF(nt_tile)(int IB, int JB, int K, const double *restrict A, int lda, 
     for (int ii = 0; ii < IB; ii++)
 #pragma GCC unroll 16
         for (int jj = 0; jj < JB; jj++) {
-            double s = KHSUM(acc[ii][jj]);
+            bome_real s = KHSUM(acc[ii][jj]);
             for (int t = l; t < K; t++) /* the last K % VW terms */
                 s += A[(size_t)ii * lda + t] * B[(size_t)jj * ldb + t];
             C[(size_t)ii * ldc + jj] = s;
@@ -80,13 +80,13 @@ KINL void KF(nt_tile)(int IB, int JB, int K, const double *restrict A, int lda, 
 
 /* All N outputs of IB rows: tiles of F_JB, then one narrower tile. The
  * first prefetches pm rows at pf (of the caller's next block). */
-KINL void KF(nt_rows)(int IB, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
-                      const double *pf, int pm)
+KINL void KF(nt_rows)(int IB, int N, int K, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C, int ldc,
+                      const bome_real *pf, int pm)
 {
     int j = 0;
     for (; j + F_JB <= N; j += F_JB, pm = 0)
         KF(nt_tile)(IB, F_JB, K, A, lda, B + (size_t)j * ldb, ldb, C + j, ldc, pf, pm);
-    const double *Bj = B + (size_t)j * ldb;
+    const bome_real *Bj = B + (size_t)j * ldb;
     switch (N - j) {
 #define NT_REST(c)                                                                                                     \
     case c:                                                                                                            \
@@ -102,8 +102,8 @@ KINL void KF(nt_rows)(int IB, int N, int K, const double *A, int lda, const doub
 
 /* next: the caller's next next_rows rows (stride lda), prefetched a share per
  * group of rows, so that memory streams them while this block computes. */
-static KATTR void KF(ad_gemm_nt)(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C,
-                                 int ldc, const double *next, int next_rows)
+static KATTR void KF(ad_gemm_nt)(int m, int N, int K, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C,
+                                 int ldc, const bome_real *next, int next_rows)
 {
     int i = 0;
     for (; i + F_IB <= m; i += F_IB) {
@@ -124,22 +124,22 @@ static KATTR void KF(ad_gemm_nt)(int m, int N, int K, const double *A, int lda, 
  * r = a column of A, t = its rows (sr = 1, st = lda). part: CV = 1 and only
  * the first part columns (the last of a row). */
 
-KINL void KF(r1_tile)(int RB, int CV, int part, int T, const double *restrict A, size_t sr, size_t st,
-                      const double *restrict B, int ldb, double *restrict C, int ldc, bool first)
+KINL void KF(r1_tile)(int RB, int CV, int part, int T, const bome_real *restrict A, size_t sr, size_t st,
+                      const bome_real *restrict B, int ldb, bome_real *restrict C, int ldc, bool first)
 {
     VD acc[K_RB][K_CV];
 #pragma GCC unroll 16
     for (int r = 0; r < RB; r++)
 #pragma GCC unroll 16
         for (int cv = 0; cv < CV; cv++) {
-            const double *c = C + (size_t)r * ldc + cv * VW;
+            const bome_real *c = C + (size_t)r * ldc + cv * VW;
             acc[r][cv] = first ? (VD){0} : part ? (VD)KLOADP(c, part) : *(const VD *)c;
         }
     for (int t = 0; t < T; t++) {
         VD b[K_CV];
 #pragma GCC unroll 16
         for (int cv = 0; cv < CV; cv++) {
-            const double *bt = B + (size_t)t * ldb + cv * VW;
+            const bome_real *bt = B + (size_t)t * ldb + cv * VW;
             b[cv] = part ? (VD)KLOADP(bt, part) : *(const VD *)bt;
         }
 #pragma GCC unroll 16
@@ -154,7 +154,7 @@ KINL void KF(r1_tile)(int RB, int CV, int part, int T, const double *restrict A,
     for (int r = 0; r < RB; r++)
 #pragma GCC unroll 16
         for (int cv = 0; cv < CV; cv++) {
-            double *c = C + (size_t)r * ldc + cv * VW;
+            bome_real *c = C + (size_t)r * ldc + cv * VW;
             if (part)
                 KSTOREP(c, acc[r][cv], part);
             else
@@ -165,17 +165,17 @@ KINL void KF(r1_tile)(int RB, int CV, int part, int T, const double *restrict A,
 /* Columns [l, l + w) of rows [0, pm) of pf, a block the caller reads next:
  * asked for while this block's multiply-adds keep the core busy, so that
  * memory works during them too. */
-KINL void KF(prefetch_cols)(const double *pf, int pm, int ldb, int l, int w)
+KINL void KF(prefetch_cols)(const bome_real *pf, int pm, int ldb, int l, int w)
 {
     for (int i = 0; i < pm; i++)
-        for (int c = 0; c < w; c += 64 / (int)sizeof(double))
+        for (int c = 0; c < w; c += 64 / (int)sizeof(bome_real))
             __builtin_prefetch(pf + (size_t)i * ldb + l + c, 0, 2);
 }
 
 /* RB rows of C over all N columns: chunks of CB vectors, single vectors, then
  * the last N % VW columns; pf: pm rows of the next block to prefetch. */
-KINL void KF(r1_cols)(int RB, int CB, int T, const double *A, size_t sr, size_t st, const double *B, int ldb, int N,
-                      double *C, int ldc, bool first, const double *pf, int pm)
+KINL void KF(r1_cols)(int RB, int CB, int T, const bome_real *A, size_t sr, size_t st, const bome_real *B, int ldb, int N,
+                      bome_real *C, int ldc, bool first, const bome_real *pf, int pm)
 {
     int l = 0;
     for (; l + CB * VW <= N; l += CB * VW) {
@@ -193,7 +193,7 @@ KINL void KF(r1_cols)(int RB, int CB, int T, const double *A, size_t sr, size_t 
 }
 
 /* C (m x N) = A (m x K) B (K x N): N_IB rows at a time. */
-static KATTR void KF(ad_gemm_nn)(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C,
+static KATTR void KF(ad_gemm_nn)(int m, int N, int K, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C,
                                  int ldc)
 {
     int i = 0;
@@ -209,14 +209,14 @@ static KATTR void KF(ad_gemm_nn)(int m, int N, int K, const double *A, int lda, 
 
 /* All M outputs of m rows (m <= the caller's row block), R_JB at a time; the
  * first group of outputs prefetches. */
-static KATTR void KF(tn_block)(int m, int M, int N, const double *A, int lda, const double *B, int ldb, double *C,
-                               int ldc, bool first, const double *pf, int pm)
+static KATTR void KF(tn_block)(int m, int M, int N, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C,
+                               int ldc, bool first, const bome_real *pf, int pm)
 {
     int j = 0;
     for (; j + R_JB <= M; j += R_JB, pm = 0)
         KF(r1_cols)(R_JB, R_LV, m, A + j, 1, (size_t)lda, B, ldb, N, C + (size_t)j * ldc, ldc, first, pf, pm);
-    const double *Aj = A + j;
-    double *Cj = C + (size_t)j * ldc;
+    const bome_real *Aj = A + j;
+    bome_real *Cj = C + (size_t)j * ldc;
     switch (M - j) {
 #define TN_REST(c)                                                                                                     \
     case c:                                                                                                            \
@@ -234,8 +234,8 @@ static KATTR void KF(tn_block)(int m, int M, int N, const double *A, int lda, co
 /* Rows in blocks: each column chunk of a block is read once per group of
  * R_JB outputs, from cache when the block fits there; a tall B read chunk by
  * chunk over all its rows would come from memory for every chunk. */
-static KATTR void KF(ad_gemm_tn)(int m, int M, int N, const double *A, int lda, const double *B, int ldb, double *C,
-                                 int ldc, bool first, const double *next, int next_rows)
+static KATTR void KF(ad_gemm_tn)(int m, int M, int N, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C,
+                                 int ldc, bool first, const bome_real *next, int next_rows)
 {
     for (int r = 0; r < m; r += TN_ROWS) {
         int mb = m - r < TN_ROWS ? m - r : TN_ROWS;

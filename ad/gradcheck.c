@@ -14,7 +14,7 @@ int bome_gradcheck(bome_graph *g, bome_node *y, int n, bome_node *const *params,
         return ad_error(g, BOME_ERR_ARG, "bome_gradcheck: %s", !report ? "report is NULL" : "no params");
     memset(report, 0, sizeof *report);
     if (eps <= 0)
-        eps = 1e-6;
+        eps = BOME_REAL_BITS == 32 ? 0x1p-8 : 1e-6;
     size_t bytes;
     bome_node **grads = ad_mul((size_t)n, sizeof(bome_node *), &bytes) ? ad_raw_alloc(g, bytes) : NULL;
     if (!grads)
@@ -47,15 +47,17 @@ int bome_gradcheck(bome_graph *g, bome_node *y, int n, bome_node *const *params,
             bome_real *x = params[i]->data;
             for (size_t k = 0; k < params[i]->size && !rc; k++, at++) {
                 bome_real keep = x[k];
-                x[k] = keep + eps;
+                x[k] = (bome_real)(keep + eps);
+                double step = x[k];
                 rc = bome_plan_run(py);
                 bome_real fp = y->data[0];
-                x[k] = keep - eps;
+                x[k] = (bome_real)(keep - eps);
+                step -= x[k];
                 if (!rc)
                     rc = bome_plan_run(py);
                 bome_real fm = y->data[0];
                 x[k] = keep;
-                double num = (fp - fm) / (2 * eps), ana = analytic[at];
+                double num = ((double)fp - fm) / step, ana = analytic[at];
                 double scale = fmax(1.0, fmax(fabs(num), fabs(ana)));
                 double err = fabs(num - ana) / scale;
                 if (isnan(err))

@@ -133,14 +133,27 @@ int ad_kernel_width(void);
  * for the automatic choice. Process-wide: not while a plan runs. */
 bool ad_kernel_set(int k);
 const char *ad_kernel_name(int k);
-void ad_gemm_nt(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
-                const double *next, int next_rows);
-void ad_gemm_nn(int m, int N, int K, const double *A, int lda, const double *B, int ldb, double *C, int ldc);
-void ad_gemm_tn(int m, int M, int N, const double *A, int lda, const double *B, int ldb, double *C, int ldc,
-                bool first, const double *next, int next_rows);
+void ad_gemm_nt(int m, int N, int K, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C, int ldc,
+                const bome_real *next, int next_rows);
+void ad_gemm_nn(int m, int N, int K, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C, int ldc);
+void ad_gemm_tn(int m, int M, int N, const bome_real *A, int lda, const bome_real *B, int ldb, bome_real *C, int ldc,
+                bool first, const bome_real *next, int next_rows);
 /* x[i] = exp(x[i]) for i < n, vectorized with the same kernel set
  * (vexp.c); libm's exp under AD_KERNEL_BLAS. Within about 1 ulp of libm. */
-void ad_exp_inplace(double *x, size_t n);
+void ad_exp_inplace(bome_real *x, size_t n);
+
+/* The CBLAS routines of the build's precision (cblas.h declares them). */
+#ifdef BOME_FLOAT32
+#define ad_cblas_gemm cblas_sgemm
+#define ad_cblas_gemv cblas_sgemv
+#define ad_cblas_dot cblas_sdot
+#define ad_cblas_axpy cblas_saxpy
+#else
+#define ad_cblas_gemm cblas_dgemm
+#define ad_cblas_gemv cblas_dgemv
+#define ad_cblas_dot cblas_ddot
+#define ad_cblas_axpy cblas_daxpy
+#endif
 
 /* Memory: everything comes from the graph's arena, 64-byte aligned. */
 void *ad_alloc(bome_graph *g, size_t bytes);

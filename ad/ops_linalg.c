@@ -14,7 +14,7 @@ static int matmul_forward(bome_graph *g, bome_node *n)
     const bome_node *a = n->src[0], *b = n->src[1];
     int ta = n->ip[0], tb = n->ip[1];
     int M = op_rows(a, ta), K = op_cols(a, ta), N = op_cols(b, tb);
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0,
+    ad_cblas_gemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1.0,
                 a->data, a->shape.cols, b->data, b->shape.cols, 0.0, n->data, N);
     return BOME_OK;
 }
@@ -79,11 +79,11 @@ static int matmul_rows(bome_graph *g, bome_node *n, int r0, int r1, bool first, 
         return BOME_OK;
     }
     if (!n->ip[0]) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, n->ip[1] ? CblasTrans : CblasNoTrans, r1 - r0, N,
+        ad_cblas_gemm(CblasRowMajor, CblasNoTrans, n->ip[1] ? CblasTrans : CblasNoTrans, r1 - r0, N,
                     a->shape.cols, 1.0, a->data + (size_t)r0 * lda, lda, b->data, ldb, 0.0,
                     n->data + (size_t)r0 * N, N);
     } else {
-        cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->shape.rows, N, r1 - r0, 1.0,
+        ad_cblas_gemm(CblasRowMajor, CblasTrans, CblasNoTrans, n->shape.rows, N, r1 - r0, 1.0,
                     a->data + (size_t)r0 * lda, lda, b->data + (size_t)r0 * ldb, ldb, first ? 0.0 : 1.0, acc, N);
     }
     return BOME_OK;
@@ -118,7 +118,7 @@ static int matvec_forward(bome_graph *g, bome_node *n)
 {
     (void)g;
     const bome_node *a = n->src[0], *x = n->src[1];
-    cblas_dgemv(CblasRowMajor, n->ip[0] ? CblasTrans : CblasNoTrans, a->shape.rows, a->shape.cols, 1.0, a->data,
+    ad_cblas_gemv(CblasRowMajor, n->ip[0] ? CblasTrans : CblasNoTrans, a->shape.rows, a->shape.cols, 1.0, a->data,
                 a->shape.cols, x->data, 1, 0.0, n->data, 1);
     return BOME_OK;
 }

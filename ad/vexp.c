@@ -90,7 +90,7 @@ __attribute__((target("avx2,fma"))) static void exp_avx2(double *x, size_t n)
 }
 #endif
 
-void ad_exp_inplace(double *x, size_t n)
+static void exp_double(double *x, size_t n)
 {
     switch (ad_kernel_get()) {
 #ifdef AD_HAVE_KERNELS
@@ -106,3 +106,25 @@ void ad_exp_inplace(double *x, size_t n)
         break;
     }
 }
+
+#ifdef BOME_FLOAT32
+/* Single precision goes through the double kernels a chunk at a time: the
+ * result is exp rounded once to float, and the conversions vectorize. */
+void ad_exp_inplace(bome_real *x, size_t n)
+{
+    double buf[256];
+    for (size_t i = 0; i < n; i += 256) {
+        size_t m = n - i < 256 ? n - i : 256;
+        for (size_t k = 0; k < m; k++)
+            buf[k] = x[i + k];
+        exp_double(buf, m);
+        for (size_t k = 0; k < m; k++)
+            x[i + k] = (bome_real)buf[k];
+    }
+}
+#else
+void ad_exp_inplace(bome_real *x, size_t n)
+{
+    exp_double(x, n);
+}
+#endif

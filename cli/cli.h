@@ -142,4 +142,11 @@ FILE *cli_csv_resume(const char *path, long step, char *err, size_t errlen);
  * the BLAS's threads and those over the rows of large inputs alike. */
 int cli_blas_threads(int n);
 
+/* Takes --precision out of argv; a precision other than this build's
+ * execs the sibling program (bome or bome-f32). Nonzero: the exit status
+ * of an error already printed. */
+int cli_precision(int *argc, char **argv);
+/* "float32" or "float64". */
+const char *cli_precision_name(int bits);
+
 #endif

@@ -105,7 +105,9 @@ void cli_run_usage(FILE *out, const bome_options *o, const prob_case *c)
           "                       (methods that count them: the meta-learning ones)\n"
           "  --eval-every N       the held-out score, or an experiment's logged step, every N steps\n"
           "  --threads N          threads, for BLAS and over the rows of large data\n"
-          "                       (default: OPENBLAS_NUM_THREADS, else 1)\n",
+          "                       (default: OPENBLAS_NUM_THREADS, else 1)\n"
+          "  --precision P        float64 (the default of `bome`) or float32 (that of `bome-f32`,\n"
+          "                       which the other program runs when asked)\n",
           out);
     option_lines(out, o, -1, "settings every method shares:\n");
     for (int m = 0; m < bome_method_count(); m++) {

@@ -19,6 +19,9 @@ static void methods(void)
 
 int main(int argc, char **argv)
 {
+    int prc = cli_precision(&argc, argv); /* may hand the run to bome-f32 */
+    if (prc)
+        return prc;
     blas_kernel_check(argv); /* may run bome again with OPENBLAS_CORETYPE set */
     if (argc < 2) {
         cli_usage(stderr);

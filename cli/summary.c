@@ -38,7 +38,8 @@ static void method_row(const prob_case *c, const double *metrics, double *row)
 void cli_summary_json(FILE *out, const cli_args *a, prob_run *r, const prob_report *rep, const cli_outcome *x)
 {
     const prob_case *c = a->c;
-    fprintf(out, "{\"problem\": \"%s\", \"method\": \"%s\", \"status\": ", c->name, bome_method_name((int)a->o.method));
+    fprintf(out, "{\"problem\": \"%s\", \"method\": \"%s\", \"precision\": \"%s\", \"status\": ", c->name,
+            bome_method_name((int)a->o.method), cli_precision_name(BOME_REAL_BITS));
     cli_json_str(out, x->rc ? x->msg : "ok");
     for (int i = 0; rep && i < rep->n_texts; i++) {
         fprintf(out, ", \"%s\": ", rep->text[i].key);
@@ -111,8 +112,9 @@ static void toy_text(FILE *out, const cli_args *a, prob_run *r, const cli_outcom
 {
     const prob_case *c = a->c;
     double seconds = x->last.total_seconds;
-    fprintf(out, "%s: %ld %s steps in %.3f s (%.2f us/step)\n", c->name, x->steps, bome_method_name((int)a->o.method),
-           seconds, 1e6 * seconds / (double)(x->steps ? x->steps : 1));
+    fprintf(out, "%s: %ld %s steps in %s, %.3f s (%.2f us/step)\n", c->name, x->steps,
+            bome_method_name((int)a->o.method), cli_precision_name(BOME_REAL_BITS), seconds,
+            1e6 * seconds / (double)(x->steps ? x->steps : 1));
     fprintf(out, "  f = %.6g  q = %.3g  lambda = %.3g  KKT residual = %.3g\n", x->last.f, x->last.q, x->last.lambda,
             x->last.kkt);
     for (int i = 0; i < r->n_show; i++) {
@@ -145,7 +147,8 @@ void cli_summary_text(FILE *out, const cli_args *a, prob_run *r, const prob_repo
     if (!rep) {
         toy_text(out, a, r, x);
     } else {
-        fprintf(out, "\n%s, %ld %s steps (T = %d)\n", rep->title, x->steps, M, a->o.T);
+        fprintf(out, "\n%s, %ld %s steps (T = %d, %s)\n", rep->title, x->steps, M, a->o.T,
+                cli_precision_name(BOME_REAL_BITS));
         int width = 44;
         for (int i = 0; i < rep->n_rows; i++)
             width = (int)strlen(rep->row[i].label) > width ? (int)strlen(rep->row[i].label) : width;

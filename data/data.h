@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "bome/ad.h"
 
 typedef enum data_status {
     DATA_OK = 0,
@@ -85,7 +86,7 @@ typedef struct data_split {
     int n_classes; /* 10 */
     int n_train, n_val, n_held, n_test;
     int n_corrupt; /* train labels redrawn (about 1 in n_classes stays right) */
-    double *x_train, *x_val, *x_held, *x_test; /* row-major n x d, standardized */
+    bome_real *x_train, *x_val, *x_held, *x_test; /* row-major n x d, standardized */
     int32_t *y_train;      /* corrupted labels: what training sees */
     int32_t *y_train_true; /* the original labels */
     int32_t *y_val, *y_held, *y_test;

@@ -105,12 +105,12 @@ static int raw_load(const char *dir, const char *img, const char *lab,
 /* Copies count items (src item idx[k], or k when idx is NULL) into x/y,
  * mapping each pixel byte through the standardization table. */
 static void take(const raw_set *s, const int32_t *idx, int count, int d,
-                 const double *lut, double *x, int32_t *y)
+                 const double *lut, bome_real *x, int32_t *y)
 {
     for (int k = 0; k < count; k++) {
         size_t i = idx ? (size_t)idx[k] : (size_t)k;
         const uint8_t *p = s->pix + i * (size_t)d;
-        double *row = x + (size_t)k * (size_t)d;
+        bome_real *row = x + (size_t)k * (size_t)d;
         for (int j = 0; j < d; j++)
             row[j] = lut[p[j]];
         y[k] = s->lab[i];
@@ -142,10 +142,10 @@ static void train_stats(const raw_set *s, const int32_t *idx, int count, int d,
 static int alloc_out(data_split *o)
 {
     size_t d = (size_t)o->d;
-    o->x_train = malloc(sizeof(double) * d * (size_t)o->n_train);
-    o->x_val = malloc(sizeof(double) * d * (size_t)o->n_val);
-    o->x_held = malloc(sizeof(double) * d * (size_t)o->n_held);
-    o->x_test = malloc(sizeof(double) * d * (size_t)o->n_test);
+    o->x_train = malloc(sizeof(bome_real) * d * (size_t)o->n_train);
+    o->x_val = malloc(sizeof(bome_real) * d * (size_t)o->n_val);
+    o->x_held = malloc(sizeof(bome_real) * d * (size_t)o->n_held);
+    o->x_test = malloc(sizeof(bome_real) * d * (size_t)o->n_test);
     o->y_train = malloc(sizeof(int32_t) * (size_t)o->n_train);
     o->y_train_true = malloc(sizeof(int32_t) * (size_t)o->n_train);
     o->y_val = malloc(sizeof(int32_t) * (size_t)o->n_val);

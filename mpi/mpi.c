@@ -7,7 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-_Static_assert(sizeof(bome_real) == sizeof(double), "the sums send bome_real as MPI_DOUBLE");
+/* The MPI type of the build's bome_real. */
+#ifdef BOME_FLOAT32
+#define REAL_MPI_TYPE MPI_FLOAT
+#else
+#define REAL_MPI_TYPE MPI_DOUBLE
+#endif
 
 typedef struct ctx {
     bome_workers w;         /* first: what options.workers points at */
@@ -29,10 +34,10 @@ static int failed(int code, const char *what, size_t n, char *msg, size_t len)
 
 static int allreduce(bome_real *buf, int n, MPI_Comm comm)
 {
-    return MPI_Allreduce(MPI_IN_PLACE, buf, n, MPI_DOUBLE, MPI_SUM, comm);
+    return MPI_Allreduce(MPI_IN_PLACE, buf, n, REAL_MPI_TYPE, MPI_SUM, comm);
 }
 
-static int bcast(bome_real *buf, int n, MPI_Comm comm) { return MPI_Bcast(buf, n, MPI_DOUBLE, 0, comm); }
+static int bcast(bome_real *buf, int n, MPI_Comm comm) { return MPI_Bcast(buf, n, REAL_MPI_TYPE, 0, comm); }
 
 /* call over buf[0..n) in pieces (MPI counts are ints), timed and counted
  * into *calls; 0, or 1 with the message. */
@@ -152,7 +157,7 @@ int bome_mpi_gather(const bome_options *o, const bome_real *mine, int n, bome_re
     if (rc == MPI_SUCCESS && total > INT_MAX)
         rc = MPI_ERR_COUNT;
     else if (rc == MPI_SUCCESS)
-        rc = MPI_Gatherv(mine, n, MPI_DOUBLE, all, counts, at, MPI_DOUBLE, 0, c->comm);
+        rc = MPI_Gatherv(mine, n, REAL_MPI_TYPE, all, counts, at, REAL_MPI_TYPE, 0, c->comm);
     free(counts);
     free(at);
     return rc == MPI_SUCCESS ? BOME_OK : rc == MPI_ERR_COUNT ? BOME_ERR_ARG : BOME_ERR_WORKERS;

@@ -106,7 +106,7 @@ typedef struct prob_report {
 typedef struct prob_image {
     const char *title;
     int rows, cols;
-    const double *values;
+    const bome_real *values;
     bool log; /* a logarithmic colour scale (positive values) */
 } prob_image;
 
@@ -211,7 +211,7 @@ void prob_hull_projection(const double *c, int k, const double y[2], double out[
 
 /* Ridge's independent answer: the validation error of the closed-form
  * solution at v (theta_out may be NULL), and the best v by 1-D search. */
-double prob_ridge_validation(const void *state, double v, double *theta_out);
+double prob_ridge_validation(const void *state, double v, bome_real *theta_out);
 double prob_ridge_best_v(const void *state);
 
 #endif

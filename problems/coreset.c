@@ -68,8 +68,10 @@ static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errle
 static double error(const prob_run *r)
 {
     const state *s = r->state;
-    double p[2];
-    prob_hull_projection(C, 4, Y, p);
+    double c[8], y[2] = {Y[0], Y[1]}, p[2];
+    for (int i = 0; i < 8; i++)
+        c[i] = C[i];
+    prob_hull_projection(c, 4, y, p);
     return hypot(s->x[0] - p[0], s->x[1] - p[1]);
 }
 

@@ -31,7 +31,7 @@ bome_node *hc_logits(bome_graph *g, const hc_model *m, bome_node *const *theta, 
 
 /* A dataset view: rows of x with labels. */
 typedef struct hc_set {
-    const double *x;
+    const bome_real *x;
     const int32_t *y;
     int n;
 } hc_set;

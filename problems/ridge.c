@@ -54,7 +54,7 @@ static void defaults(bome_options *o)
     o->max_steps = 20000;
 }
 
-static void fill(bome_rng *rng, const double *theta, double *a, double *b, int n)
+static void fill(bome_rng *rng, const double *theta, bome_real *a, bome_real *b, int n)
 {
     for (int i = 0; i < n; i++) {
         double y = 0;
@@ -99,7 +99,7 @@ static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errle
 
 /* theta(v) = (A^T A / n + e^v I)^-1 A^T b / n by Cholesky; returns the
  * validation error of theta(v). */
-double prob_ridge_validation(const void *state_, double v, double *theta_out)
+double prob_ridge_validation(const void *state_, double v, bome_real *theta_out)
 {
     const state *s = state_;
     double m[D * D] = {0}, r[D] = {0};

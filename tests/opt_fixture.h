@@ -149,7 +149,7 @@ static inline double clampd(double x, double lo, double hi) { return x < lo ? lo
 typedef struct expect {
     double f, g, q, phi, lambda, gf_norm, gq_norm, kkt;
     double gf[NX], gq[NX], d[NX];
-    double theta_T[NX]; /* the whole point, with (theta, s) replaced by the inner result */
+    bome_real theta_T[NX]; /* the whole point, with (theta, s) replaced by the inner result */
 } expect;
 
 /* theta_T by T explicit (projected, optionally momentum) gradient steps on

@@ -84,7 +84,7 @@ static void make_dataset(int n_train, int n_test)
 }
 
 /* The synthetic id of a standardized output row. */
-static int id_of(const double *x)
+static int id_of(const bome_real *x)
 {
     double a = (x[3] - x[2]) / 255.0;
     return (int)(lround((x[0] - x[2]) / a) + 256 * lround((x[1] - x[2]) / a));
@@ -238,7 +238,7 @@ static void check_protocol(const data_split *d, int n_file, uint64_t seed, int n
     for (int i = 0; i < n_file; i++)
         perm[i] = i;
     bome_rng_shuffle(&r, perm, (size_t)n_file);
-    const double *xs[3] = {d->x_train, d->x_val, d->x_held};
+    const bome_real *xs[3] = {d->x_train, d->x_val, d->x_held};
     const int32_t *ys[3] = {d->y_train_true, d->y_val, d->y_held};
     int ns[3] = {d->n_train, d->n_val, d->n_held}, k = 0;
     for (int s = 0; s < 3; s++)
@@ -290,7 +290,7 @@ Test(hc, standardization)
     }
     cr_assert_float_eq(s / m, 0.0, 1e-9);
     cr_assert_float_eq(sqrt(ss / m - (s / m) * (s / m)), 1.0, 1e-9);
-    const double *xs[3] = {da.x_val + 40, da.x_held + 40, da.x_test + 40};
+    const bome_real *xs[3] = {da.x_val + 40, da.x_held + 40, da.x_test + 40};
     for (int k = 0; k < 3; k++)
         cr_assert(xs[k][2] == da.x_train[2] && xs[k][3] == da.x_train[3]);
 }

@@ -15,14 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void fill(double *x, size_t n, double phase)
+static void fill(bome_real *x, size_t n, double phase)
 {
     for (size_t i = 0; i < n; i++)
         x[i] = sin(phase + 0.37 * (double)i) + 0.25 * cos(1.3 * (double)i + phase);
 }
 
 /* |a - b| <= 1e-12 max(1, |b|) entry by entry */
-static void expect_close(const double *a, const double *b, size_t n, const char *what, int set, int m, int N, int K)
+static void expect_close(const bome_real *a, const bome_real *b, size_t n, const char *what, int set, int m, int N, int K)
 {
     for (size_t i = 0; i < n; i++)
         if (!(fabs(a[i] - b[i]) <= 1e-12 * fmax(1.0, fabs(b[i])))) {
@@ -44,7 +44,7 @@ static int kernel_sets(int *sets)
 }
 
 /* C[i][j] = sum_l A[i][l] B[j bj + l bl]: the plain loop. */
-static void reference(int m, int N, int K, const double *A, int lda, const double *B, size_t bj, size_t bl, double *C,
+static void reference(int m, int N, int K, const bome_real *A, int lda, const bome_real *B, size_t bj, size_t bl, bome_real *C,
                       int ldc)
 {
     for (int i = 0; i < m; i++)
@@ -62,7 +62,7 @@ static void check_kernels(int set, int m, int N, int K)
 {
     int lda = K + 3, ldb = K + 1, ldc = N + 2;
     size_t na = (size_t)m * lda, nb = (size_t)N * ldb, nc = (size_t)m * ldc;
-    double *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = calloc(nc, sizeof *C),
+    bome_real *A = malloc(na * sizeof *A), *B = malloc(nb * sizeof *B), *C = calloc(nc, sizeof *C),
            *R = calloc(nc, sizeof *R), *L = calloc(nc, sizeof *L);
     fill(A, na, 0.1 * m);
     fill(B, nb, 0.3 * N);
@@ -78,7 +78,7 @@ static void check_kernels(int set, int m, int N, int K)
 
     /* NN: C = A B, B K x N (ldb >= N) */
     int ldbn = N + 1;
-    double *Bn = malloc((size_t)K * ldbn * sizeof *Bn);
+    bome_real *Bn = malloc((size_t)K * ldbn * sizeof *Bn);
     fill(Bn, (size_t)K * ldbn, 0.7);
     cr_assert(ad_kernel_set(set));
     ad_gemm_nn(m, N, K, A, lda, Bn, ldbn, C, ldc);
@@ -91,9 +91,9 @@ static void check_kernels(int set, int m, int N, int K)
     /* TN: C (N x K) = Z^T X over m rows, Z m x N (the narrow side), X m x K;
      * first overwrites, then a second call adds. */
     int ldz = N + 1, ldx = K + 2, ldt = K + 1;
-    double *Z = malloc((size_t)m * ldz * sizeof *Z), *X = malloc((size_t)m * ldx * sizeof *X);
+    bome_real *Z = malloc((size_t)m * ldz * sizeof *Z), *X = malloc((size_t)m * ldx * sizeof *X);
     size_t nt = (size_t)N * ldt;
-    double *T = malloc(nt * sizeof *T), *U = malloc(nt * sizeof *U), *V = calloc(nt, sizeof *V);
+    bome_real *T = malloc(nt * sizeof *T), *U = malloc(nt * sizeof *U), *V = calloc(nt, sizeof *V);
     fill(Z, (size_t)m * ldz, 1.1);
     fill(X, (size_t)m * ldx, 2.3);
     for (size_t i = 0; i < nt; i++)
@@ -159,7 +159,7 @@ Test(fused, kernels_no_rows)
 {
     int sets[4], ns = kernel_sets(sets);
     for (int s = 0; s < ns; s++) {
-        double C[6] = {1, 2, 3, 4, 5, 6}, A[1] = {0}, B[1] = {0};
+        bome_real C[6] = {1, 2, 3, 4, 5, 6}, A[1] = {0}, B[1] = {0};
         cr_assert(ad_kernel_set(sets[s]));
         ad_gemm_tn(0, 2, 3, A, 2, B, 3, C, 3, true, NULL, 0); /* an empty sum is zero */
         for (int i = 0; i < 6; i++)
@@ -382,14 +382,22 @@ Test(fused, plan_tanh_network)
 
 /* ---- exp --------------------------------------------------------------------- */
 
-static double ulps(double a, double b)
+/* Units in the last place of bome_real between a and b (the reference is
+ * rounded to bome_real first: libm's exp, once rounded to float, is what
+ * single precision can at best return). */
+static double ulps(bome_real a, double b_)
 {
+    bome_real b = (bome_real)b_;
     if (a == b || (isnan(a) && isnan(b)))
         return 0;
+#ifdef BOME_FLOAT32
+    int32_t ia, ib;
+#else
     int64_t ia, ib;
+#endif
     memcpy(&ia, &a, sizeof ia);
     memcpy(&ib, &b, sizeof ib);
-    return (double)llabs(ia - ib);
+    return (double)(ia > ib ? ia - ib : ib - ia);
 }
 
 /* Within 1 ulp of libm over the range where exp is normal, libm's own
@@ -399,7 +407,7 @@ Test(fused, exp_within_an_ulp_of_libm)
 {
     int sets[4], ns = kernel_sets(sets);
     enum { N = 200003 };
-    double *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    bome_real *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
     const double edge[] = {-INFINITY, INFINITY, NAN, 0.0, -0.0, -708.0, -708.5, -745.2, -746.0, 709.0, 709.8,
                            710.0, 1e-300, -1e-300, -0x1.62e42fefa39efp-2, 0x1.62e42fefa39efp-2};
     size_t ne = sizeof edge / sizeof edge[0];

@@ -100,7 +100,7 @@ Test(meta, ufo_q_0_is_fo_blo_and_1_is_exact)
  * theta_0 = v too. exact's reverse sweep with its mixed terms must equal
  * ITD's gradient through the unrolled graph from v. */
 enum { N = 3 };
-static const double A[N] = {1, 2, 4}, Y[N] = {0.5, -1, 2};
+static const bome_real A[N] = {1, 2, 4}, Y[N] = {0.5, -1, 2};
 
 static bome_node *g_fn(bome_graph *G, const bome_vars *x, void *ctx)
 {

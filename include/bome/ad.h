@@ -1,6 +1,7 @@
 /*
  * bome/ad.h: tape-based reverse-mode automatic differentiation over dense
- * double-precision tensors of rank 0, 1 and 2.
+ * tensors of rank 0, 1 and 2, in double precision (libbome, pkg-config
+ * bome) or in single precision (libbome_f32, pkg-config bome-f32).
  *
  * A worked example: the gradient and a Hessian-vector product of
  * y = sum(exp(x)) + ||x||^2 at x = (0, 1, 2).
@@ -70,8 +71,31 @@
 extern "C" {
 #endif
 
-/* The element type. One typedef so that a float build can follow. */
+/*
+ * The element type. bome is built twice from one source, as FFTW builds
+ * fftw3 and fftw3f: libbome in double precision and libbome_f32 in single.
+ * A program chooses by the library it links; `pkg-config --cflags bome-f32`
+ * defines BOME_FLOAT32, which makes bome_real float here. Scalars that are
+ * settings (step sizes, tolerances, the solver's reports) stay double in
+ * both. The two libraries share their function names: link one of them.
+ * BOME_PRECISION_CHECK() tells whether the header and the library agree.
+ */
+#ifdef BOME_FLOAT32
+typedef float bome_real;
+#define BOME_REAL_BITS 32
+#define BOME_REAL_EPSILON 1.1920928955078125e-07 /* FLT_EPSILON */
+#define BOME_PRECISION_NAME "float32"
+#else
 typedef double bome_real;
+#define BOME_REAL_BITS 64
+#define BOME_REAL_EPSILON 2.220446049250313e-16 /* DBL_EPSILON */
+#define BOME_PRECISION_NAME "float64"
+#endif
+
+/* The bits of the library's bome_real: 64 (libbome) or 32 (libbome_f32). */
+int bome_real_bits(void);
+/* Nonzero when the header's bome_real is the library's. */
+#define BOME_PRECISION_CHECK() (bome_real_bits() == BOME_REAL_BITS)
 
 typedef struct bome_graph bome_graph;
 typedef struct bome_node bome_node;
@@ -358,7 +382,11 @@ typedef struct bome_gradcheck_report {
 
 /*
  * Compares bome_grad(y, params) with central finite differences of y, every
- * entry of every parameter, step eps (0 picks 1e-6). Parameters are restored.
+ * entry of every parameter, step eps: 0 picks 1e-6 in double precision and
+ * 2^-8 (near the cube root of the precision's epsilon, which balances the
+ * truncation and rounding errors of the central difference) in single. The
+ * difference is divided by the step actually taken, after the perturbed
+ * value's rounding. Parameters are restored.
  * Appends the gradient nodes to the tape. To check a Hessian-vector product,
  * check y' = dot(grad(y, x), u): its gradient is H u, its finite differences
  * come from the gradient.
