@@ -15,6 +15,7 @@
 
 #include "bome/rng.h"
 #include "data.h"
+#include "prec.h"
 #include "idx_fixture.h"
 
 #define TRAIN_IMG "train-images-idx3-ubyte"
@@ -288,8 +289,8 @@ Test(hc, standardization)
         s += da.x_train[i];
         ss += da.x_train[i] * da.x_train[i];
     }
-    cr_assert_float_eq(s / m, 0.0, 1e-9);
-    cr_assert_float_eq(sqrt(ss / m - (s / m) * (s / m)), 1.0, 1e-9);
+    cr_assert_float_eq(s / m, 0.0, TOL(1e-9));
+    cr_assert_float_eq(sqrt(ss / m - (s / m) * (s / m)), 1.0, TOL(1e-9));
     const bome_real *xs[3] = {da.x_val + 40, da.x_held + 40, da.x_test + 40};
     for (int k = 0; k < 3; k++)
         cr_assert(xs[k][2] == da.x_train[2] && xs[k][3] == da.x_train[3]);

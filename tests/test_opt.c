@@ -17,6 +17,7 @@
  * order.
  */
 #include "opt_fixture.h"
+#include "prec.h"
 
 /* ---- q-hat's gradients ---------------------------------------------------- */
 
@@ -43,7 +44,7 @@ Test(qhat, stats_with_zero_lr_match_explicit_evaluation)
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
         cr_assert_eq(st.step, step + 1);
-        check_stats(&st, &e, 1e-10);
+        check_stats(&st, &e, TOL(1e-10));
         for (int i = 0; i < NX; i++)
             cr_assert_eq(x[i], X0[i], "lr 0 moved x[%d]", i);
     }
@@ -74,10 +75,10 @@ static void update_case(double lr_outer, double lr_inner, int T, fctx k)
         memcpy(old, x, sizeof old);
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-        check_stats(&st, &e, 1e-10);
+        check_stats(&st, &e, TOL(1e-10));
         for (int i = 0; i < NX; i++) {
             double lr = i < OFF[2] ? lr_outer : lr_inner;
-            CLOSE(x[i] - old[i], -lr * (e.gf[i] + st.lambda * e.gq[i]), 1e-10);
+            CLOSE(x[i] - old[i], -lr * (e.gf[i] + st.lambda * e.gq[i]), TOL(1e-10));
         }
     }
     bome_solver_free(s);
@@ -154,10 +155,10 @@ static void lambda_case(bome_phi phi, fctx k, double eta, int want_zero)
             cr_assert_lt(fq, phi_v - 1e-3, "the construction needs <grad f, grad q> < phi");
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-        CLOSE(st.phi, phi_v, 1e-10);
+        CLOSE(st.phi, phi_v, TOL(1e-10));
         /* the grad form as the released toys compute it: eta - <gf, gq> / (|gq|^2 + eps) */
         CLOSE(st.lambda, phi == BOME_PHI_GRAD ? fmax(eta - fq / (qq + 1e-8), 0) : fmax((phi_v - fq) / (qq + 1e-8), 0),
-              1e-10);
+              TOL(1e-10));
         if (want_zero)
             cr_assert_eq(st.lambda, 0.0);
         else
@@ -222,8 +223,8 @@ static void kkt_case(fctx k, int sign)
         v += (e.gf[j] + l * e.gq[j]) * (e.gf[j] + l * e.gq[j]);
     bome_step_stats st;
     cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-    CLOSE(st.kkt, v + e.q, 1e-10);
-    CLOSE(st.kkt, e.kkt, 1e-10);
+    CLOSE(st.kkt, v + e.q, TOL(1e-10));
+    CLOSE(st.kkt, e.kkt, TOL(1e-10));
     bome_solver_free(s);
     bome_problem_free(p);
     bome_graph_free(r.G);
@@ -288,11 +289,11 @@ Test(update, momentum_two_steps_known_gradient)
     cr_assert_eq(st.q, 0.0);
     /* buf = b on the first step: x1 = x0 - lr b */
     for (int i = 0; i < NX; i++)
-        CLOSE(x[i], X0[i] - (i < 4 ? 0.1 : 0.2) * BLIN[i], 1e-14);
+        CLOSE(x[i], X0[i] - (i < 4 ? 0.1 : 0.2) * BLIN[i], TOL(1e-14));
     /* then buf = 0.9 b + b: x2 = x0 - lr b - 1.9 lr b = x0 - 2.9 lr b */
     cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
     for (int i = 0; i < NX; i++)
-        CLOSE(x[i], X0[i] - 2.9 * (i < 4 ? 0.1 : 0.2) * BLIN[i], 1e-14);
+        CLOSE(x[i], X0[i] - 2.9 * (i < 4 ? 0.1 : 0.2) * BLIN[i], TOL(1e-14));
     bome_solver_free(s);
     bome_problem_free(p);
 }
@@ -315,7 +316,7 @@ Test(update, adam_two_steps_known_gradient)
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
         for (int i = 0; i < NX; i++) {
             double lr = i < 4 ? 0.1 : 0.2;
-            CLOSE(x[i], X0[i] - k * lr * BLIN[i] / (fabs(BLIN[i]) + 1e-8), 1e-13);
+            CLOSE(x[i], X0[i] - k * lr * BLIN[i] / (fabs(BLIN[i]) + 1e-8), TOL(1e-13));
         }
     }
     bome_solver_free(s);
@@ -351,10 +352,10 @@ static void rule_case(bome_update u, double inner_momentum, int keep)
         expected(&r, &o, &b, want, &e);
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-        check_stats(&st, &e, 1e-10);
+        check_stats(&st, &e, TOL(1e-10));
         emu_step(&m, &o, &b, want, e.d);
         for (int i = 0; i < NX; i++)
-            CLOSE(x[i], want[i], 1e-10);
+            CLOSE(x[i], want[i], TOL(1e-10));
     }
     bome_solver_free(s);
     bome_problem_free(p);
@@ -422,11 +423,11 @@ Test(projection, boxes_hold_after_every_step)
         expected(&r, &o, &b, want, &e);
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-        check_stats(&st, &e, 1e-10);
+        check_stats(&st, &e, TOL(1e-10));
         for (int i = 0; i < NX; i++) {
             cr_assert(x[i] >= b.lo[i] && x[i] <= b.hi[i], "step %d: x[%d] = %g outside [%g, %g]", step + 1, i,
                       x[i], b.lo[i], b.hi[i]);
-            CLOSE(x[i], clampd(want[i] - 0.2 * e.d[i], b.lo[i], b.hi[i]), 1e-10);
+            CLOSE(x[i], clampd(want[i] - 0.2 * e.d[i], b.lo[i], b.hi[i]), TOL(1e-10));
             hits += x[i] == b.lo[i] || x[i] == b.hi[i];
         }
     }
@@ -463,7 +464,7 @@ Test(projection, inner_iterates_are_projected)
     cr_assert_gt(fabs(e.q - e_free.q), 1e-4, "the boxes must bind in the inner loop");
     bome_step_stats st;
     cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-    check_stats(&st, &e, 1e-10);
+    check_stats(&st, &e, TOL(1e-10));
     bome_solver_free(s);
     bome_problem_free(p);
     bome_graph_free(r.G);

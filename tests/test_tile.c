@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 
 #include <bome/ad.h>
+#include "prec.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -89,7 +90,7 @@ static void expect_same(net *a, net *b)
     for (int i = 0; i < a->n_outs; i++) {
         const bome_real *p = bome_data(a->outs[i]), *q = bome_data(b->outs[i]);
         for (size_t k = 0; k < bome_size(a->outs[i]); k++)
-            cr_expect(fabs(p[k] - q[k]) <= 1e-12 * fmax(1.0, fabs(q[k])), "output %d entry %zu: %.17g vs %.17g", i,
+            cr_expect(fabs(p[k] - q[k]) <= TOL(1e-12) * fmax(1.0, fabs(q[k])), "output %d entry %zu: %.17g vs %.17g", i,
                       k, p[k], q[k]);
     }
 }
@@ -196,7 +197,7 @@ Test(tile, row_op_after_a_reduction)
         bome_graph_free(g);
     }
     for (int i = 0; i < K * D; i++)
-        cr_expect(fabs(got[0][i] - got[1][i]) <= 1e-12 * fmax(1.0, fabs(got[0][i])), "entry %d", i);
+        cr_expect(fabs(got[0][i] - got[1][i]) <= TOL(1e-12) * fmax(1.0, fabs(got[0][i])), "entry %d", i);
 }
 
 Test(tile, no_product_no_tiling)
