@@ -113,14 +113,16 @@ int cli_checkpoint_load(const char *path, bome_solver *s, char *err, size_t errl
         snprintf(err, errlen, "cannot read %.900s: %s", path, strerror(errno));
         return BOME_ERR_IO;
     }
-    size_t cap = bome_solver_state_size(s) + 1, n = 0;
+    /* Twice this run's state and more: room for the same run's checkpoint in
+     * the other precision, whose header then says so; a file longer than
+     * this run's state is refused by the library anyway. */
+    size_t cap = 2 * bome_solver_state_size(s) + 64, n = 0;
     unsigned char *buf = malloc(cap);
     if (!buf) {
         fclose(f);
         snprintf(err, errlen, "out of memory");
         return BOME_ERR_NOMEM;
     }
-    /* one byte more than this run's state: a longer file is another run's */
     n = fread(buf, 1, cap, f);
     int rc = ferror(f) ? BOME_ERR_IO : BOME_OK;
     fclose(f);

@@ -1,7 +1,7 @@
 /* Checkpoints as bytes: a header that identifies the run, the state, and a
  * checksum over all of it. The layout, little or big endian as the machine
  * is (a checkpoint moves between runs, not machines):
- *   "BOMECKP1", u32 version, u32 method, u32 nk, u64 sizes[nk],
+ *   "BOMECKP1", u32 version, u32 bits of bome_real, u32 method, u32 nk, u64 sizes[nk],
  *   u64 settings hash, u32 n_persist, u64 persist bytes[n],
  *   i64 steps, f64 total_seconds, u64 rng[4], u8 inner_buf_live,
  *   values[nk], m1[nk], m2[nk] (Adam only), inner_buf[nt], persist[n],
@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <string.h>
 
-enum { VERSION = 1 };
+/* 2: the precision joined the header (a float64 checkpoint's bytes must not
+ * be read as floats by libbome_f32). */
+enum { VERSION = 2 };
 static const char MAGIC[8] = {'B', 'O', 'M', 'E', 'C', 'K', 'P', '1'};
 
 int opt_persist(bome_solver *s, const char *what, void *ptr, size_t bytes)
@@ -80,15 +82,19 @@ static const char *header(bome_solver *s, cursor *c)
     uint32_t version = VERSION, method = (uint32_t)s->o.method, nk = (uint32_t)s->nk, np = (uint32_t)s->n_persist;
     uint64_t hash = opt_settings_hash(s);
     memcpy(magic, MAGIC, sizeof magic);
-    uint32_t want[3] = {version, method, nk};
+    uint32_t bits = BOME_REAL_BITS, want[3] = {version, method, nk};
     io(c, magic, sizeof magic);
     IO(c, version);
-    IO(c, method);
-    IO(c, nk);
     if (c->r && memcmp(magic, MAGIC, sizeof magic))
         return "it is not a bome checkpoint";
     if (c->r && version != want[0])
         return "it is of another version of the format";
+    IO(c, bits);
+    if (c->r && bits != BOME_REAL_BITS)
+        return BOME_REAL_BITS == 32 ? "it is of another precision: written in float64, this run is float32"
+                                    : "it is of another precision: written in float32, this run is float64";
+    IO(c, method);
+    IO(c, nk);
     if (c->r && method != want[1])
         return "it is of another method";
     if (c->r && nk != want[2])

@@ -130,3 +130,24 @@ Test(precision, ridge_agrees_across_precisions)
     cr_expect(fabs(f32 - f64) <= tol * fmax(1, fabs(f64)), "f: float32 %.9g, float64 %.9g", f32, f64);
     cr_expect(fabs(v32 - v64) <= tol * fmax(1, fabs(v64)), "kkt: float32 %.9g, float64 %.9g", v32, v64);
 }
+
+/* A checkpoint records its precision: the other precision refuses it with
+ * a message that says so, instead of reading a double's bytes as floats. */
+Test(precision, checkpoint_of_the_other_precision_is_refused)
+{
+    char dir[] = "/tmp/bome-prec-ck-XXXXXX";
+    cr_assert(mkdtemp(dir));
+    const char *b = exe("BOME_EXE");
+    const char *mine = BOME_REAL_BITS == 64 ? "float64" : "float32", *other = BOME_REAL_BITS == 64 ? "float32" : "float64";
+    char args[512], ck[256];
+    snprintf(ck, sizeof ck, "%s/ck", dir);
+    snprintf(args, sizeof args, "run ridge --steps 5 --checkpoint %s --checkpoint-every 5 --precision %s", ck, mine);
+    cr_assert_eq(run(b, args), 0, "%s", out);
+    snprintf(args, sizeof args, "run ridge --steps 10 --resume %s --precision %s", ck, other);
+    cr_expect_neq(run(b, args), 0, "%s", out);
+    cr_expect(strstr(out, "float64") && strstr(out, "float32") && strstr(out, "precision"), "%s", out);
+    snprintf(args, sizeof args, "run ridge --steps 10 --resume %s --precision %s", ck, mine);
+    cr_expect_eq(run(b, args), 0, "the same precision resumes: %s", out);
+    unlink(ck);
+    rmdir(dir);
+}
