@@ -6,7 +6,7 @@
               and 100 for v, outer momentum 0.9 (torch.optim.SGD), phi = eta q
               with eta = 0.5, g = mean_i clip(v_i, 0, 1) CE_i + 0.001 |theta|^2,
               f = mean CE(validation): seconds per outer step, float64 and
-              float32.
+              float32; --mlp H: the 784-H-10 tanh network instead.
   coreset     the paper's toy (T = 10, alpha = xi = 0.05, eta = 0.5,
               phi = eta |grad q|^2): microseconds per outer step.
 
@@ -89,50 +89,55 @@ class HyperClean:
     """The BOME hyper-cleaning outer step as the released code writes it:
     torch.autograd for every gradient, torch.optim.SGD for the outer update."""
 
-    def __init__(self, torch, F, x, y, xv, yv, W0, b0):
+    def __init__(self, torch, F, x, y, xv, yv, theta0):
+        """theta0: [W, b] (the linear model) or [W1, b1, W2, b2] (the
+        784-H-10 network with tanh, as problems/hc_model.c)."""
         self.torch, self.F = torch, F
         self.x, self.y, self.xv, self.yv = x, y, xv, yv
         n = x.shape[0]
         self.v = torch.full((n,), 0.5, dtype=x.dtype, requires_grad=True)
-        self.W = W0.clone().requires_grad_()
-        self.b = b0.clone().requires_grad_()
+        self.theta = [t.clone().requires_grad_() for t in theta0]
         self.opt = torch.optim.SGD(
-            [{"params": [self.v], "lr": LR_V}, {"params": [self.W, self.b], "lr": LR_THETA}],
+            [{"params": [self.v], "lr": LR_V}, {"params": self.theta, "lr": LR_THETA}],
             lr=LR_THETA,
             momentum=MOMENTUM,
         )
         self.last = {}
 
-    def g(self, v, W, b):
-        ce = self.F.cross_entropy(self.x @ W.t() + b, self.y, reduction="none")
-        return (ce * v.clamp(0, 1)).mean() + L2 * (W.pow(2).sum() + b.pow(2).sum())
+    @staticmethod
+    def logits(x, th):
+        h = x @ th[0].t() + th[1]
+        return h if len(th) == 2 else h.tanh() @ th[2].t() + th[3]
+
+    def g(self, v, th):
+        ce = self.F.cross_entropy(self.logits(self.x, th), self.y, reduction="none")
+        return (ce * v.clamp(0, 1)).mean() + L2 * sum(t.pow(2).sum() for t in th)
 
     def step(self):
         torch = self.torch
-        v, W, b = self.v, self.W, self.b
+        v, th = self.v, self.theta
         # 1. inner loop from a fresh copy of theta_k, nothing recorded across steps
-        Wt = W.detach().clone().requires_grad_()
-        bt = b.detach().clone().requires_grad_()
+        tt = [t.detach().clone().requires_grad_() for t in th]
         vk = v.detach()
         for _ in range(T_INNER):
-            gW, gb = torch.autograd.grad(self.g(vk, Wt, bt), [Wt, bt])
+            gs = torch.autograd.grad(self.g(vk, tt), tt)
             with torch.no_grad():
-                Wt -= ALPHA * gW
-                bt -= ALPHA * gb
+                for t, g in zip(tt, gs):
+                    t -= ALPHA * g
         # 2. f, q = g(v, theta) - g(v, sg[theta_T]) and their gradients
-        f = self.F.cross_entropy(self.xv @ W.t() + b, self.yv)
-        gf_W, gf_b = torch.autograd.grad(f, [W, b])
-        q = self.g(v, W, b) - self.g(v, Wt.detach(), bt.detach())
-        gq_v, gq_W, gq_b = torch.autograd.grad(q, [v, W, b])
+        f = self.F.cross_entropy(self.logits(self.xv, th), self.yv)
+        gf = torch.autograd.grad(f, th)
+        q = self.g(v, th) - self.g(v, [t.detach() for t in tt])
+        gq_v, *gq = torch.autograd.grad(q, [v] + th)
         # 3. lambda over the concatenated (v, theta); grad_v f = 0
         with torch.no_grad():
-            fq = (gf_W * gq_W).sum() + (gf_b * gq_b).sum()
-            qq = (gq_v * gq_v).sum() + (gq_W * gq_W).sum() + (gq_b * gq_b).sum()
+            fq = sum((a * b).sum() for a, b in zip(gf, gq))
+            qq = (gq_v * gq_v).sum() + sum((b * b).sum() for b in gq)
             lam = torch.clamp((ETA * q.detach() - fq) / (qq + EPS), min=0)
         # 4. one shared direction, SGD with momentum, then the box on v
         v.grad = lam * gq_v
-        W.grad = gf_W + lam * gq_W
-        b.grad = gf_b + lam * gq_b
+        for t, a, b in zip(th, gf, gq):
+            t.grad = a + lam * b
         self.opt.step()
         with torch.no_grad():
             v.clamp_(0, 1)
@@ -145,9 +150,18 @@ def bench_hyperclean(torch, F, a, dtype_name):
     t0 = time.perf_counter()
     x, y, xv, yv = synthetic(torch, a.rows, nv)
     x, xv = x.to(dtype), xv.to(dtype)
-    W0, b0 = warm_start(torch, F, x, y, xv, yv)
+    if a.mlp:
+        # the 784-H-10 network from uniform(+-1/sqrt(fan_in)), as hc_model.c
+        gen = torch.Generator().manual_seed(1)
+        theta0 = []
+        for rows, cols in ((a.mlp, x.shape[1]), (10, a.mlp)):
+            bound = cols ** -0.5
+            theta0 += [(2 * torch.rand(rows, cols, generator=gen, dtype=x.dtype) - 1) * bound,
+                       (2 * torch.rand(rows, generator=gen, dtype=x.dtype) - 1) * bound]
+    else:
+        theta0 = list(warm_start(torch, F, x, y, xv, yv))
     setup = time.perf_counter() - t0
-    hc = HyperClean(torch, F, x, y, xv, yv, W0, b0)
+    hc = HyperClean(torch, F, x, y, xv, yv, theta0)
     for _ in range(a.warmup):
         hc.step()
     ts = []
@@ -238,6 +252,7 @@ def main():
     p.add_argument("--warmup", type=int, default=2, help="untimed hyper-cleaning steps first (2)")
     p.add_argument("--rows", type=int, default=50000, help="training rows (50000; validation = rows / 10)")
     p.add_argument("--dtypes", default="float64,float32", help="float64,float32")
+    p.add_argument("--mlp", type=int, default=0, help="hyper-cleaning with the 784-H-10 tanh network (H; 0: linear)")
     p.add_argument("--only", choices=["coreset", "hyperclean"], help="run one case")
     p.add_argument("--coreset-reps", type=int, default=30, help="coreset repetitions (30)")
     p.add_argument("--coreset-steps", type=int, default=200, help="coreset steps per repetition (200)")
@@ -258,7 +273,7 @@ def main():
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(n), OMP_NUM_THREADS=str(n))
         args = [sys.executable, os.path.abspath(__file__), "--child", str(n), "--reps", str(a.reps),
                 "--warmup", str(a.warmup), "--rows", str(a.rows), "--dtypes", a.dtypes,
-                "--coreset-reps", str(a.coreset_reps), "--coreset-steps", str(a.coreset_steps)]
+                "--coreset-reps", str(a.coreset_reps), "--coreset-steps", str(a.coreset_steps), "--mlp", str(a.mlp)]
         if a.only:
             args += ["--only", a.only]
         r = subprocess.run(args, env=env, stdout=subprocess.PIPE, text=True)
@@ -269,7 +284,8 @@ def main():
     print(f"torch {rows[0]['torch']}; OPENBLAS_NUM_THREADS = OMP_NUM_THREADS = torch.set_num_threads = threads")
     if a.only in (None, "hyperclean"):
         nv = max(a.rows // 10, 1)
-        print(f"\nhyperclean: {a.rows} x 784 train, {nv} validation, T = {T_INNER}; seconds per outer step, "
+        model = f"784-{a.mlp}-10 tanh network" if a.mlp else "linear model"
+        print(f"\nhyperclean ({model}): {a.rows} x 784 train, {nv} validation, T = {T_INNER}; seconds per outer step, "
               f"median of {a.reps} after {a.warmup} warm-up steps")
         print(f"  {'threads':>7} {'dtype':>8} {'median s':>10} {'min s':>10} {'lambda':>10} {'f':>10}")
         for r in rows:

@@ -20,18 +20,24 @@ for threads in 1 2; do
     export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
     for r in $(seq "$rounds"); do
         for b in bench_precision bench_precision_f32; do
-            "$build/bench/$b" --reps 5 | sed "s/^/linear /" | tee -a "$log"
+            "$build/bench/$b" --reps 5 | sed "s/^/linear-bome /" | tee -a "$log"
         done
         if "$py" -c 'import torch' 2>/dev/null; then
             "$py" bench/peer_torch.py --only hyperclean --threads "$threads" --reps 10 |
                 awk -v t="$threads" '$1 == t && ($2 == "float64" || $2 == "float32") {
-                    print "torch precision " $2 " threads " t " step_s " $3 }' | tee -a "$log"
+                    print "linear-torch precision " $2 " threads " t " step_s " $3 }' | tee -a "$log"
         fi
     done
     for r in $(seq "$rounds"); do
         for b in bench_precision bench_precision_f32; do
-            "$build/bench/$b" --reps 3 --mlp 300 --rows "$mlp_rows" | sed "s/^/mlp /" | tee -a "$log"
+            "$build/bench/$b" --reps 3 --mlp 300 --rows "$mlp_rows" | sed "s/^/mlp-bome /" | tee -a "$log"
         done
+        if "$py" -c 'import torch' 2>/dev/null; then
+            "$py" bench/peer_torch.py --only hyperclean --threads "$threads" --reps 10 --warmup 1 --mlp 300 \
+                --rows "$mlp_rows" |
+                awk -v t="$threads" '$1 == t && ($2 == "float64" || $2 == "float32") {
+                    print "mlp-torch precision " $2 " threads " t " step_s " $3 }' | tee -a "$log"
+        fi
     done
 done
 echo
