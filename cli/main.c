@@ -35,8 +35,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
         /* the library's, which can differ from the headers' only when a
          * shared library of another release was loaded */
-        printf("bome %s%s%s\n", bome_version(), BOME_VERSION_CHECK() ? "" : ", built with the headers of ",
-               BOME_VERSION_CHECK() ? "" : BOME_VERSION_STRING);
+        printf("bome %s (%s)%s%s\n", bome_version(), cli_precision_name(bome_real_bits()),
+               BOME_VERSION_CHECK() ? "" : ", built with the headers of ", BOME_VERSION_CHECK() ? "" : BOME_VERSION_STRING);
         return 0;
     }
     if (!strcmp(cmd, "list")) {
