@@ -419,6 +419,8 @@ static void released(const prob_case *c, bome_method m, const double *x, const d
 {
     prob_run r;
     toy(c, m, &r);
+    if (BOME_REAL_BITS == 64) /* the float64 figure stands */
+        cr_assert_leq(16 * amp * BOME_REAL_EPSILON, tol);
     tol = fmax(TOL(tol), 16 * amp * BOME_REAL_EPSILON);
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < r.show_size[k]; i++) {
