@@ -277,7 +277,8 @@ static int report(prob_run *r, prob_report *out)
     double *sorted = malloc((size_t)d->d * sizeof *sorted);
     if (!sorted)
         return BOME_ERR_NOMEM;
-    memcpy(sorted, s->weights, (size_t)d->d * sizeof *sorted);
+    for (int j = 0; j < d->d; j++) /* bome_real to double: not a memcpy, which in float32 read 2 d floats */
+        sorted[j] = s->weights[j];
     qsort(sorted, (size_t)d->d, sizeof *sorted, by_value);
     double median = sorted[d->d / 2];
     snprintf(out->line[out->n_lines++], sizeof out->line[0],

@@ -133,8 +133,9 @@ double prob_ridge_validation(const void *state_, double v, bome_real *theta_out)
             t[i] -= m[k * D + i] * t[k];
         t[i] /= m[i * D + i];
     }
-    if (theta_out)
-        memcpy(theta_out, t, sizeof t);
+    if (theta_out) /* double to bome_real: not a memcpy, which in float32 wrote 2 D floats */
+        for (int j = 0; j < D; j++)
+            theta_out[j] = (bome_real)t[j];
     double e = 0;
     for (int i = 0; i < N_VAL; i++) {
         double y = -s->b_val[i];

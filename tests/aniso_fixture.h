@@ -10,7 +10,8 @@
 enum { N = 3 };
 static const __attribute__((unused)) double C = 0.5;
 static const __attribute__((unused)) bome_real Y[N] = {0.4, -1.2, 2.0}, A[N] = {1, 2, 4};
-static const __attribute__((unused)) double V0[N] = {0.3, 0.1, -0.2}, TH0[N] = {1.0, -0.5, 0.25};
+/* bome_real, like the variables they start (memcpy'd into them) */
+static const __attribute__((unused)) bome_real V0[N] = {0.3, 0.1, -0.2}, TH0[N] = {1.0, -0.5, 0.25};
 
 static inline bome_node *g_aniso(bome_graph *G, const bome_vars *x, void *ctx)
 {

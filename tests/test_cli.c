@@ -2,6 +2,8 @@
  * and hyper-cleaning end to end on a small synthetic IDX data set. */
 #include <criterion/criterion.h>
 
+#include "prec.h"
+
 #include "bome/opt.h"
 
 #include <math.h>
@@ -424,7 +426,7 @@ Test(cli, l2reg_end_to_end, .timeout = 180)
         double v, w;
         cr_assert_eq(sscanf(line, "%d,%d,%d,%lf,%lf", &px, &r, &c, &v, &w), 5, "%s", line);
         cr_expect(px == pixels && r == px / 8 && c == px % 8, "%s", line);
-        cr_expect(fabs(w - exp(v)) <= 1e-12 * w, "%s", line);
+        cr_expect(fabs(w - exp(v)) <= TOL(1e-12) * w, "%s", line);
         moved += v != 0;
     }
     fclose(f);

@@ -5,6 +5,7 @@
  * seed gives the same trajectory, and its settings come from the table.
  * The problems are test_opt.c's and a small hyper-cleaning. */
 #include "opt_fixture.h"
+#include "prec.h"
 
 #include <criterion/parameterized.h>
 
@@ -160,6 +161,15 @@ static void threaded_run(int threads, int method, bome_real *v, bome_real *w)
     bome_problem_free(p);
 }
 
+/* 1 and 3 threads differ only in the order of the row sums, so the runs part
+ * by rounding amplified along the trajectory: a number of eps, the same in
+ * either precision (measured over the methods after these 5 steps: at most
+ * 449 eps in float64 and 350 in float32, BSG-1 and BOME the largest, whose
+ * directions divide by |grad g|^2 or |grad q|^2). The float64 figure 1e-10
+ * (4.5e5 eps) stands; in float32 TOL(1e-10) is 320 eps, under what is
+ * measured, so the bound is also at least 4096 eps, ten times the largest. */
+static double thread_tol(void) { return fmax(TOL(1e-10), 4096 * BOME_REAL_EPSILON); }
+
 static void threads_case(int method)
 {
     static bome_real v1[TR], w1[TK * TD], v3[TR], w3[TK * TD];
@@ -167,11 +177,11 @@ static void threads_case(int method)
     threaded_run(3, method, v3, w3);
     double moved = 0;
     for (int i = 0; i < TR; i++) {
-        cr_expect(fabs(v1[i] - v3[i]) <= 1e-10, "%s: v[%d]: %.17g vs %.17g", bome_method_name(method), i, v1[i], v3[i]);
+        cr_expect(fabs(v1[i] - v3[i]) <= thread_tol(), "%s: v[%d]: %.17g vs %.17g", bome_method_name(method), i, v1[i], v3[i]);
         moved = fmax(moved, fabs(v1[i] - 0.5));
     }
     for (int i = 0; i < TK * TD; i++)
-        cr_expect(fabs(w1[i] - w3[i]) <= 1e-10 * fmax(1, fabs(w1[i])), "W[%d]: %.17g vs %.17g", i, w1[i], w3[i]);
+        cr_expect(fabs(w1[i] - w3[i]) <= thread_tol() * fmax(1, fabs(w1[i])), "W[%d]: %.17g vs %.17g", i, w1[i], w3[i]);
     /* FO-BLO's direction is grad_v f alone where theta does not start at v,
      * and this f does not depend on v */
     if (method != BOME_METHOD_FO_BLO)
@@ -210,9 +220,13 @@ ParameterizedTest(int *m, methods, boxes_hold)
     bome_solver *s = make_solver(p, &o);
     int rc = bome_solver_run(s, NULL);
     cr_assert(rc == BOME_OK || rc == BOME_ERR_NONFINITE, "%s: %s", bome_method_name(*m), bome_solver_errmsg(s));
+    /* the boxes as the solver holds them: bome_problem_set_bounds takes
+     * bome_real, so in float32 the box is (float)-0.2 = -0.20000000298..., a
+     * hair outside the double figure, and a clamped iterate sits on it */
+    const bome_real vlo = 0.1, vhi = 0.25, tlo = -0.2, thi = 0.3;
     for (int i = 0; i < 3; i++) {
-        cr_expect(x[OFF[0] + i] >= 0.1 && x[OFF[0] + i] <= 0.25, "%s: v[%d] = %g", bome_method_name(*m), i, x[OFF[0] + i]);
-        cr_expect(x[OFF[2] + i] >= -0.2 && x[OFF[2] + i] <= 0.3, "%s: theta[%d] = %g", bome_method_name(*m), i,
+        cr_expect(x[OFF[0] + i] >= vlo && x[OFF[0] + i] <= vhi, "%s: v[%d] = %g", bome_method_name(*m), i, x[OFF[0] + i]);
+        cr_expect(x[OFF[2] + i] >= tlo && x[OFF[2] + i] <= thi, "%s: theta[%d] = %g", bome_method_name(*m), i,
                   x[OFF[2] + i]);
     }
     bome_solver_free(s);

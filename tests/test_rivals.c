@@ -11,6 +11,7 @@
 #include <bome/opt.h>
 
 #include "aniso_fixture.h"
+#include "prec.h"
 
 #include <math.h>
 #include <string.h>
@@ -95,14 +96,14 @@ static void one_step_case(double mu)
         }
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-        cr_expect(fabs(st.f - F) < 1e-12, "f %.17g vs %.17g", st.f, F);
-        cr_expect(fabs(st.g - G) < 1e-12, "g %.17g vs %.17g", st.g, G);
-        cr_expect(fabs(st.grad_f_norm - sqrt(hh)) < 1e-12, "hypergradient norm %.17g vs %.17g", st.grad_f_norm,
+        cr_expect(fabs(st.f - F) < TOL(1e-12), "f %.17g vs %.17g", st.f, F);
+        cr_expect(fabs(st.g - G) < TOL(1e-12), "g %.17g vs %.17g", st.g, G);
+        cr_expect(fabs(st.grad_f_norm - sqrt(hh)) < TOL(1e-12), "hypergradient norm %.17g vs %.17g", st.grad_f_norm,
                   sqrt(hh));
         cr_expect(st.q == 0 && st.lambda == 0);
         for (int i = 0; i < N; i++) {
-            cr_expect(fabs(v[i] - want_v[i]) < 1e-12, "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
-            cr_expect(fabs(th[i] - want_th[i]) < 1e-12, "step %d theta[%d] %.17g vs %.17g", step, i, th[i],
+            cr_expect(fabs(v[i] - want_v[i]) < TOL(1e-12), "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
+            cr_expect(fabs(th[i] - want_th[i]) < TOL(1e-12), "step %d theta[%d] %.17g vs %.17g", step, i, th[i],
                       want_th[i]);
         }
     }
@@ -124,10 +125,10 @@ Test(itd, converges_to_the_bilevel_answer)
     bome_step_stats last;
     cr_assert_eq(bome_solve(p, &o, &last), BOME_OK, "%s", bome_problem_errmsg(p));
     for (int i = 0; i < N; i++) {
-        cr_expect(fabs(v[i] - (1 + C) * Y[i]) < 1e-6, "v[%d] = %.12g, want %.12g", i, v[i], (1 + C) * Y[i]);
-        cr_expect(fabs(th[i] - Y[i]) < 1e-6, "theta[%d] = %.12g, want %.12g", i, th[i], Y[i]);
+        cr_expect(fabs(v[i] - (1 + C) * Y[i]) < TOL(1e-6), "v[%d] = %.12g, want %.12g", i, v[i], (1 + C) * Y[i]);
+        cr_expect(fabs(th[i] - Y[i]) < TOL(1e-6), "theta[%d] = %.12g, want %.12g", i, th[i], Y[i]);
     }
-    cr_expect_lt(last.kkt, 1e-12);
+    cr_expect_lt(last.kkt, TOL(1e-12));
     bome_problem_free(p);
 }
 
@@ -143,7 +144,7 @@ Test(itd, inner_box_holds)
     cr_assert_eq(bome_solve(p, &o, NULL), BOME_OK, "%s", bome_problem_errmsg(p));
     for (int i = 0; i < N; i++)
         cr_expect(th[i] >= -0.5 && th[i] <= 0.5, "theta[%d] = %g", i, th[i]);
-    cr_expect(fabs(th[0] - 0.5) < 1e-12, "theta[0] = %.17g: pushed to the box by v = 5", th[0]);
+    cr_expect(fabs(th[0] - 0.5) < TOL(1e-12), "theta[0] = %.17g: pushed to the box by v = 5", th[0]);
     bome_problem_free(p);
 }
 
@@ -188,18 +189,18 @@ static void aid_step_case(int cg_steps, double tol)
         }
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-        cr_expect(fabs(st.f - F) < 1e-12, "f %.17g vs %.17g", st.f, F);
+        cr_expect(fabs(st.f - F) < TOL(1e-12), "f %.17g vs %.17g", st.f, F);
         for (int i = 0; i < N; i++) {
             cr_expect(fabs(v[i] - want_v[i]) <= tol, "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
-            cr_expect(fabs(th[i] - want_th[i]) < 1e-12, "step %d theta[%d]", step, i);
+            cr_expect(fabs(th[i] - want_th[i]) < TOL(1e-12), "step %d theta[%d]", step, i);
         }
     }
     bome_solver_free(s);
     bome_problem_free(p);
 }
 
-Test(aid, exact_after_as_many_cg_steps_as_eigenvalues) { aid_step_case(3, 1e-12); }
-Test(aid, more_cg_steps_change_nothing) { aid_step_case(10, 1e-12); }
+Test(aid, exact_after_as_many_cg_steps_as_eigenvalues) { aid_step_case(3, TOL(1e-12)); }
+Test(aid, more_cg_steps_change_nothing) { aid_step_case(10, TOL(1e-12)); }
 
 /* One CG step is not the solve: the check above must be able to fail. */
 Test(aid, one_cg_step_is_not_the_solve)
@@ -236,7 +237,7 @@ Test(aid, converges_to_the_bilevel_answer)
     o.max_steps = 3000;
     cr_assert_eq(bome_solve(p, &o, NULL), BOME_OK, "%s", bome_problem_errmsg(p));
     for (int i = 0; i < N; i++)
-        cr_expect(fabs(v[i] - Y[i] * (A[i] + C) / A[i]) < 1e-6, "v[%d] = %.12g, want %.12g", i, v[i],
+        cr_expect(fabs(v[i] - Y[i] * (A[i] + C) / A[i]) < TOL(1e-6), "v[%d] = %.12g, want %.12g", i, v[i],
                   Y[i] * (A[i] + C) / A[i]);
     bome_problem_free(p);
 }
@@ -328,8 +329,8 @@ static void bsg1_case(double kappa)
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
         for (int i = 0; i < N; i++) {
-            cr_expect(fabs(v[i] - want_v[i]) < 1e-12, "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
-            cr_expect(fabs(th[i] - t[i]) < 1e-12, "step %d theta[%d]", step, i);
+            cr_expect(fabs(v[i] - want_v[i]) < TOL(1e-12), "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
+            cr_expect(fabs(th[i] - t[i]) < TOL(1e-12), "step %d theta[%d]", step, i);
         }
     }
     bome_solver_free(s);

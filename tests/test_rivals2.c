@@ -10,6 +10,7 @@
 #include <bome/opt.h>
 
 #include "aniso_fixture.h"
+#include "prec.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -70,7 +71,8 @@ static void steps_by_hand(bome_problem *p, bome_real *v, bome_real *th, const bo
     memset(kept, 0, sizeof kept);
     for (int step = 0; step < 3; step++) {
         double want_v[N], want_th[N], F = 0, hh = 0;
-        const double *ys = y ? y + N * step : Y;
+        const double Yd[N] = {Y[0], Y[1], Y[2]}; /* Y is bome_real */
+        const double *ys = y ? y + N * step : Yd;
         for (int i = 0; i < N; i++) {
             expect(o, i, v[i], th[i], ys, &want_v[i], &want_th[i]);
             F += 0.5 * (want_th[i] - ys[i]) * (want_th[i] - ys[i]);
@@ -78,12 +80,12 @@ static void steps_by_hand(bome_problem *p, bome_real *v, bome_real *th, const bo
         }
         bome_step_stats st;
         cr_assert_eq(bome_solver_step(s, &st), BOME_OK, "%s", bome_solver_errmsg(s));
-        cr_expect(fabs(st.f - F) < 1e-12, "step %d: f %.17g vs %.17g", step, st.f, F);
-        cr_expect(fabs(st.grad_f_norm - sqrt(hh)) < 1e-10, "step %d: |hypergradient| %.17g vs %.17g", step,
+        cr_expect(fabs(st.f - F) < TOL(1e-12), "step %d: f %.17g vs %.17g", step, st.f, F);
+        cr_expect(fabs(st.grad_f_norm - sqrt(hh)) < TOL(1e-10), "step %d: |hypergradient| %.17g vs %.17g", step,
                   st.grad_f_norm, sqrt(hh));
         for (int i = 0; i < N; i++) {
-            cr_expect(fabs(v[i] - want_v[i]) < 1e-12, "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
-            cr_expect(fabs(th[i] - want_th[i]) < 1e-12, "step %d theta[%d] %.17g vs %.17g", step, i, th[i],
+            cr_expect(fabs(v[i] - want_v[i]) < TOL(1e-12), "step %d v[%d] %.17g vs %.17g", step, i, v[i], want_v[i]);
+            cr_expect(fabs(th[i] - want_th[i]) < TOL(1e-12), "step %d theta[%d] %.17g vs %.17g", step, i, th[i],
                       want_th[i]);
         }
     }
@@ -108,9 +110,9 @@ static void converges(bome_options *o)
     o->max_steps = 3000;
     cr_assert_eq(bome_solve(p, o, NULL), BOME_OK, "%s", bome_problem_errmsg(p));
     for (int i = 0; i < N; i++) {
-        cr_expect(fabs(v[i] - Y[i] * (A[i] + C) / A[i]) < 1e-6, "%s: v[%d] = %.12g, want %.12g",
+        cr_expect(fabs(v[i] - Y[i] * (A[i] + C) / A[i]) < TOL(1e-6), "%s: v[%d] = %.12g, want %.12g",
                   bome_method_name(o->method), i, v[i], Y[i] * (A[i] + C) / A[i]);
-        cr_expect(fabs(th[i] - Y[i]) < 1e-6, "%s: theta[%d] = %.12g", bome_method_name(o->method), i, th[i]);
+        cr_expect(fabs(th[i] - Y[i]) < TOL(1e-6), "%s: theta[%d] = %.12g", bome_method_name(o->method), i, th[i]);
     }
     bome_problem_free(p);
 }
@@ -254,7 +256,7 @@ static void same_as_itd(bool start_at_v)
         bome_problem_free(p);
     }
     for (int i = 0; i < N; i++)
-        cr_expect(fabs(v[0][i] - v[1][i]) < 1e-14 && fabs(th[0][i] - th[1][i]) < 1e-14, "[%d] %.17g vs %.17g", i,
+        cr_expect(fabs(v[0][i] - v[1][i]) < TOL(1e-14) && fabs(th[0][i] - th[1][i]) < TOL(1e-14), "[%d] %.17g vs %.17g", i,
                   v[0][i], v[1][i]);
 }
 
@@ -378,7 +380,7 @@ Test(rivals2, boxes_hold)
             cr_expect(th[i] >= -0.5 && th[i] <= 0.5, "%s: theta[%d] = %g", bome_method_name(METHODS[m]), i, th[i]);
             cr_expect(v[i] >= -2 && v[i] <= 4.5, "%s: v[%d] = %g", bome_method_name(METHODS[m]), i, v[i]);
         }
-        cr_expect(fabs(th[0] - 0.5) < 1e-12, "%s: theta[0] = %.17g", bome_method_name(METHODS[m]), th[0]);
+        cr_expect(fabs(th[0] - 0.5) < TOL(1e-12), "%s: theta[0] = %.17g", bome_method_name(METHODS[m]), th[0]);
         bome_problem_free(p);
     }
 }
