@@ -136,6 +136,18 @@ int cli_checkpoint_load(const char *path, bome_solver *s, char *err, size_t errl
 /* The CSV cut back to its header and rows up to step, open for appending. */
 FILE *cli_csv_resume(const char *path, long step, char *err, size_t errlen);
 
+/* ---- Workers: `mpirun -np P bome run ...` (workers_mpi.c, or workers_none.c
+ * without Open MPI) ---- */
+
+/* Under an MPI launcher with more than one process, joins MPI and sets
+ * o->workers; otherwise nothing. Returns 0, or 1 after saying why. */
+int cli_workers_start(int *argc, char ***argv, bome_options *o);
+/* Leaves MPI, if it was joined; a failed run (rc != 0) ends the whole job,
+ * whose other processes may be waiting for this one. Returns rc. */
+int cli_workers_end(const bome_options *o, int rc);
+/* This process's rank (0 without workers): only rank 0 writes and prints. */
+static inline int cli_rank(const bome_options *o) { return o->workers ? o->workers->rank : 0; }
+
 /* ---- The BLAS (blas_kernel.c) ---- */
 
 /* --threads N, else what OpenBLAS was given (OPENBLAS_NUM_THREADS), else 1:

@@ -276,7 +276,8 @@ int opt_workers_start(bome_solver *s)
         const opt_var *v = s->var[k];
         fp[3 * k] = v->sharded;
         fp[3 * k + 1] = v->sharded ? -1 : v->shape.rows;
-        fp[3 * k + 2] = v->shape.cols;
+        /* a sharded vector's rows are its entries */
+        fp[3 * k + 2] = v->sharded && v->shape.rank < 2 ? -1 : v->shape.cols;
         sizes[k] = v->sharded ? (double)v->size : 0;
     }
     for (int i = 0; i < p->n_data; i++) {
