@@ -319,6 +319,8 @@ int cli_run(cli_args *a)
     out.metrics = x.logged_step >= 0 ? x.metrics : NULL;
     out.best_step = x.best_step;
     out.best = x.best;
+    out.processes = a->o.workers ? a->o.workers->size : 1;
+    cli_workers_stats(&a->o, &out.sums, &out.summed_values);
     if (!rc && lead && (rc = write_files(&x, &vfile, &out, png, img, sizeof png)))
         out.msg = x.err;
     out.rc = rc;

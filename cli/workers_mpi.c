@@ -41,3 +41,11 @@ int cli_workers_end(const bome_options *o, int rc)
     MPI_Finalize();
     return rc;
 }
+
+void cli_workers_stats(const bome_options *o, long *sums, double *values)
+{
+    bome_mpi_stats st = {0};
+    bool ok = o->workers && bome_mpi_stats_get(o, &st) == BOME_OK;
+    *sums = ok ? st.sums + st.broadcasts : 0;
+    *values = ok ? st.values : 0;
+}

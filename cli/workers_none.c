@@ -12,3 +12,10 @@ int cli_workers_end(const bome_options *o, int rc)
     (void)o;
     return rc;
 }
+
+void cli_workers_stats(const bome_options *o, long *sums, double *values)
+{
+    (void)o;
+    *sums = 0;
+    *values = 0;
+}
