@@ -145,8 +145,9 @@ FILE *cli_csv_resume(const char *path, long step, char *err, size_t errlen);
 /* Under an MPI launcher with more than one process, joins MPI and sets
  * o->workers; otherwise nothing. Returns 0, or 1 after saying why. */
 int cli_workers_start(int *argc, char ***argv, bome_options *o);
-/* Leaves MPI, if it was joined; a failed run (rc != 0) ends the whole job,
- * whose other processes may be waiting for this one. Returns rc. */
+/* Leaves MPI, if it was joined; a failed run (rc != 0 but 2, a usage error
+ * every process finds alike) ends the whole job, whose other processes
+ * may be waiting for this one. Returns rc. */
 int cli_workers_end(const bome_options *o, int rc);
 /* The sums and the values summed (or broadcast) so far by o's workers;
  * 0 without. */

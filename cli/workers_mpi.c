@@ -35,8 +35,9 @@ int cli_workers_end(const bome_options *o, int rc)
     if (!init)
         return rc;
     /* a failure may be this process's alone, with the others waiting in a
-     * sum for it: end the job */
-    if (rc && o->workers)
+     * sum for it: end the job; a usage error (2) is every process's, found
+     * before any sum, and ends each cleanly */
+    if (rc && rc != 2 && o->workers)
         MPI_Abort(MPI_COMM_WORLD, rc);
     MPI_Finalize();
     return rc;
