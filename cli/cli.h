@@ -87,6 +87,9 @@ typedef struct cli_outcome {
     const double *best;      /* its metrics */
     const char *csv_path;    /* the CSV written, or NULL */
     const char *plot_path, *image_path; /* drawn, or NULL */
+    int processes;           /* under mpirun: the processes, the sums between */
+    long sums;               /* them and the values summed (cli_workers_stats) */
+    double summed_values;
 } cli_outcome;
 
 void cli_summary_json(FILE *out, const cli_args *a, prob_run *r, const prob_report *rep, const cli_outcome *x);
@@ -135,6 +138,22 @@ int cli_checkpoint_save(const char *path, bome_solver *s, char *err, size_t errl
 int cli_checkpoint_load(const char *path, bome_solver *s, char *err, size_t errlen);
 /* The CSV cut back to its header and rows up to step, open for appending. */
 FILE *cli_csv_resume(const char *path, long step, char *err, size_t errlen);
+
+/* ---- Workers: `mpirun -np P bome run ...` (workers_mpi.c, or workers_none.c
+ * without Open MPI) ---- */
+
+/* Under an MPI launcher with more than one process, joins MPI and sets
+ * o->workers; otherwise nothing. Returns 0, or 1 after saying why. */
+int cli_workers_start(int *argc, char ***argv, bome_options *o);
+/* Leaves MPI, if it was joined; a failed run (rc != 0 but 2, a usage error
+ * every process finds alike) ends the whole job, whose other processes
+ * may be waiting for this one. Returns rc. */
+int cli_workers_end(const bome_options *o, int rc);
+/* The sums and the values summed (or broadcast) so far by o's workers;
+ * 0 without. */
+void cli_workers_stats(const bome_options *o, long *sums, double *values);
+/* This process's rank (0 without workers): only rank 0 writes and prints. */
+static inline int cli_rank(const bome_options *o) { return o->workers ? o->workers->rank : 0; }
 
 /* ---- The BLAS (blas_kernel.c) ---- */
 

@@ -84,6 +84,8 @@ int main(int argc, char **argv)
         }
     if ((rc = cli_parse(&a, argc - 3, argv + 3)))
         return rc;
+    if ((rc = cli_workers_start(&argc, &argv, &a.o)))
+        return rc;
     cli_signals_install();
-    return cli_run(&a);
+    return cli_workers_end(&a.o, cli_run(&a));
 }

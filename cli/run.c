@@ -79,6 +79,19 @@ static void progress_text(const run_ctx *x, const bome_step_stats *st, char *tex
         snprintf(text + n, len - (size_t)n, "  %.2g s/step", st->seconds);
 }
 
+/* Whether any worker wants to stop: every worker must give the solver the
+ * same answer (a signal or a failed write may reach one alone). One sum
+ * of one value per step; a failed sum stops the run. */
+static int agree(const cli_args *a, int stop)
+{
+    const bome_workers *w = a->o.workers;
+    if (!w)
+        return stop;
+    bome_real flag = stop != 0;
+    char msg[256];
+    return w->sum(w->ud, &flag, 1, msg, sizeof msg) || flag > 0;
+}
+
 static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
 {
     run_ctx *x = ud;
@@ -88,7 +101,7 @@ static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
     bool logged = (a->eval_every > 0 && st->step % a->eval_every == 0) || st->step == a->o.max_steps;
     if (cli_experiment(x->c)) {
         if (logged && log_step(x, st))
-            return 1;
+            return agree(a, 1);
     } else if (x->csv) {
         double ci = NAN, score = NAN;
         if (x->c->evaluate && logged)
@@ -109,7 +122,7 @@ static int on_step(void *ud, bome_solver *s, const bome_step_stats *st)
         if ((x->rc = cli_checkpoint_save(a->checkpoint_path, s, x->err, sizeof x->err)))
             return 1;
     }
-    return cli_signal || (a->budget > 0 && x->grad_evals + x->hvp_evals >= a->budget);
+    return agree(a, cli_signal || (a->budget > 0 && x->grad_evals + x->hvp_evals >= a->budget) || x->rc);
 }
 
 /* ---- The case's set-up news: a line, or a task's progress on a terminal ---- */
@@ -174,6 +187,8 @@ static int write_files(run_ctx *x, FILE **vfile, cli_outcome *out, char *png, ch
 {
     const cli_args *a = x->a;
     const prob_case *c = x->c;
+    if (!*vfile && a->save_path && a->o.workers) /* rank 0 writes; the others send their rows */
+        c->save(x->r, NULL);
     if (*vfile) {
         int bad = c->save(x->r, *vfile) != BOME_OK || ferror(*vfile);
         bad |= fclose(*vfile);
@@ -183,7 +198,7 @@ static int write_files(run_ctx *x, FILE **vfile, cli_outcome *out, char *png, ch
             return BOME_ERR_IO;
         }
     }
-    if (!cli_experiment(c) || a->no_plot)
+    if (!cli_experiment(c) || a->no_plot || cli_rank(&a->o))
         return 0;
     snprintf(png, len, "%s/%s.png", a->out_dir, c->name);
     if (cli_plot_panels(c, out->csv_path, png, a->json) == 0)
@@ -205,6 +220,19 @@ int cli_run(cli_args *a)
         return 2;
     }
     a->o.threads = cli_blas_threads(a->threads);
+    if (a->o.workers && (!c->data_parallel || a->checkpoint_path || a->resume_path)) {
+        if (!cli_rank(&a->o))
+            fprintf(stderr, "bome: %s: under mpirun only %s; run it as one process\n", c->name,
+                    c->data_parallel ? "--checkpoint and --resume are not supported yet"
+                                     : "the problems that split their data over processes run (hyperclean)");
+        return 2;
+    }
+    bool lead = cli_rank(&a->o) == 0; /* the one process that writes and prints */
+    if (!lead) {
+        a->quiet = true;
+        a->json = false;
+        a->csv_path = a->dot_path = NULL;
+    }
     run_ctx x = {.a = a, .c = c, .logged_step = -1};
     x.ckpt_every = a->checkpoint_every ? a->checkpoint_every : LONG_MAX;
     char csv[4200], png[4200], img[4200];
@@ -213,11 +241,11 @@ int cli_run(cli_args *a)
     int rc = 0;
     if (cli_experiment(c)) {
         rc = make_dir(a->out_dir, x.err, sizeof x.err);
-        if (!a->csv_path)
+        if (!a->csv_path && lead)
             snprintf(csv, sizeof csv, "%s/%s.csv", a->out_dir, c->name);
     }
     /* opened before the set-up, so that a bad path fails before any training */
-    if (!rc && a->save_path && !(vfile = fopen(a->save_path, "w"))) {
+    if (!rc && lead && a->save_path && !(vfile = fopen(a->save_path, "w"))) {
         snprintf(x.err, sizeof x.err, "--save-v: cannot write %.900s: %s", a->save_path, strerror(errno));
         rc = BOME_ERR_IO;
     }
@@ -276,6 +304,8 @@ int cli_run(cli_args *a)
      * keeps its CSV only where a checkpoint continues it */
     if ((rc || cli_signal) && csv[0] && !a->checkpoint_path)
         cli_remove_output(csv);
+    if (!lead && a->save_path && !rc) /* the others' part of --save-v */
+        write_files(&x, &vfile, &(cli_outcome){0}, png, img, sizeof png);
     if (!rc && cli_signal) {
         fprintf(stderr, "bome: stopped by signal %d after step %ld%s%s\n", (int)cli_signal, steps,
                 a->checkpoint_path ? "; resume with --resume " : "", a->checkpoint_path ? a->checkpoint_path : "");
@@ -289,14 +319,18 @@ int cli_run(cli_args *a)
     out.metrics = x.logged_step >= 0 ? x.metrics : NULL;
     out.best_step = x.best_step;
     out.best = x.best;
-    if (!rc && (rc = write_files(&x, &vfile, &out, png, img, sizeof png)))
+    out.processes = a->o.workers ? a->o.workers->size : 1;
+    cli_workers_stats(&a->o, &out.sums, &out.summed_values);
+    if (!rc && lead && (rc = write_files(&x, &vfile, &out, png, img, sizeof png)))
         out.msg = x.err;
     out.rc = rc;
     prob_report rep = {0};
     if (!rc && c->report && (rc = c->report(&r, &rep)))
         out.rc = rc, out.msg = bome_status_str(rc);
-    if (rc)
+    if (rc && lead)
         fprintf(stderr, "bome: %s: %s\n", c->name, out.msg);
+    else if (rc)
+        fprintf(stderr, "bome: %s: process %d: %s\n", c->name, cli_rank(&a->o), out.msg);
     if (a->json)
         cli_summary_json(stdout, a, &r, c->report && !rc ? &rep : NULL, &out);
     else if (!a->quiet && steps > 0 && !(rc && cli_experiment(c)))

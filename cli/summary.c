@@ -57,6 +57,10 @@ void cli_summary_json(FILE *out, const cli_args *a, prob_run *r, const prob_repo
     };
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++)
         json_key(out, nums[i].k, nums[i].v);
+    if (x->processes > 1) { /* what the processes exchanged over the whole run, set-up included */
+        fprintf(out, ", \"processes\": %d, \"sums\": %ld", x->processes, x->sums);
+        json_key(out, "summed_values", x->summed_values);
+    }
     if (c->evaluate) {
         double ci95 = NAN, score = c->evaluate(r, &a->o, &ci95);
         char key[64];

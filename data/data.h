@@ -75,6 +75,20 @@ int data_idx_read_images(const char *path, uint8_t **pixels, int *n, int *rows,
 int data_idx_read_labels(const char *path, uint8_t **labels, int *n, char *err,
                          size_t errlen);
 
+/*
+ * The rows rows[0..n_rows) of an IDX image or label file (in that order;
+ * a row may repeat), read in one pass that keeps only those: a worker of
+ * a data-parallel run holds its own rows and no others. *n is the number
+ * of items the file holds. The checks and errors are those of the whole
+ * readers above, and a row outside the file is DATA_ERR_ARG.
+ */
+int data_idx_read_image_rows(const char *path, const int32_t *rows, int n_rows, uint8_t **pixels, int *n, int *r,
+                             int *c, char *err, size_t errlen);
+int data_idx_read_label_rows(const char *path, const int32_t *rows, int n_rows, uint8_t **labels, int *n, char *err,
+                             size_t errlen);
+/* The number of images an IDX image file's header declares. */
+int data_idx_image_count(const char *path, int *n, char *err, size_t errlen);
+
 /* Split and corruption sizes of the hyper-cleaning protocol. */
 typedef struct data_sizes {
     int n_train, n_val, n_held, n_corrupt;
@@ -92,6 +106,11 @@ typedef struct data_split {
     int32_t *y_val, *y_held, *y_test;
     unsigned char *clean; /* clean[i] = (y_train[i] == y_train_true[i]) */
     int32_t *train_index; /* train row i is image train_index[i] of the IDX file */
+    /* A part of a split (data_split_load_part): the whole split's sizes,
+     * and the first training row of this part; the part's sizes are the
+     * n_ fields above. A whole split: the same sizes, begin 0. */
+    int n_all_train, n_all_val, n_all_held, n_all_test;
+    int train_begin;
 } data_split;
 
 /* The paper's sizes: 50000 train, 5000 validation, 5000 held-out, 25000
@@ -117,6 +136,19 @@ data_sizes data_default_sizes(void);
  */
 int data_split_load(const char *dir, uint64_t seed, data_sizes sizes,
                     data_split *out, char *err, size_t errlen);
+
+/*
+ * Part `part` of `parts` of that split, for one worker of a data-parallel
+ * run: the same permutation, standardization and corruption, of which it
+ * keeps rows n p / P to n (p + 1) / P of each set (train, validation,
+ * held-out and test alike; bome_shard_rows), and it reads from the files
+ * only those rows. The standardization needs every part's pixels:
+ * sum(ud, buf, n) must add buf[0..n) across the parts in place (the same
+ * call on every part; 0 on success). parts = 1 is data_split_load.
+ */
+typedef int (*data_sum_fn)(void *ud, double *buf, size_t n);
+int data_split_load_part(const char *dir, uint64_t seed, data_sizes sizes, int part, int parts, data_sum_fn sum,
+                         void *ud, data_split *out, char *err, size_t errlen);
 
 /* Releases every buffer and zeroes *d so a double free is harmless;
  * NULL-safe. */

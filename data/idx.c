@@ -255,3 +255,141 @@ done:
     gzclose(f);
     return rc;
 }
+
+/* Sorts (row, slot) pairs by row, so that one pass over the file meets the
+ * wanted rows in order. */
+typedef struct want { int32_t row, slot; } want;
+
+static int by_row(const void *a, const void *b)
+{
+    const want *x = a, *y = b;
+    return (x->row > y->row) - (x->row < y->row);
+}
+
+/*
+ * The rows of one IDX file (item_bytes each, n_items in all) whose numbers
+ * are rows[0..n_rows): row rows[k] into out + k * item_bytes. The file is
+ * read once, front to back (gzip cannot seek), one item at a time, and
+ * only the wanted items are kept: memory goes as n_rows, not n_items.
+ */
+static int read_rows(gzFile f, const char *path, uint32_t n_items, size_t item_bytes, const int32_t *rows, int n_rows,
+                     uint8_t *out, char *err, size_t errlen)
+{
+    want *w = malloc((size_t)(n_rows ? n_rows : 1) * sizeof *w);
+    uint8_t *skip = malloc(item_bytes);
+    if (!w || !skip) {
+        free(w);
+        free(skip);
+        return data_errf(err, errlen, DATA_ERR_NOMEM, "%s: out of memory for %d rows", path, n_rows);
+    }
+    for (int k = 0; k < n_rows; k++) {
+        if (rows[k] < 0 || (uint32_t)rows[k] >= n_items) {
+            free(w);
+            free(skip);
+            return data_errf(err, errlen, DATA_ERR_ARG, "%s: row %d asked for, the file holds %u", path,
+                             (int)rows[k], (unsigned)n_items);
+        }
+        w[k].row = rows[k];
+        w[k].slot = k;
+    }
+    qsort(w, (size_t)n_rows, sizeof *w, by_row);
+    int rc = 0, k = 0;
+    for (uint32_t i = 0; i < n_items && !rc; i++) {
+        uint8_t *dst = k < n_rows && (uint32_t)w[k].row == i ? out + (size_t)w[k].slot * item_bytes : skip;
+        size_t got = 0;
+        if (read_some(f, dst, item_bytes, &got) != 0)
+            rc = read_error(f, path, err, errlen);
+        else if (got < item_bytes)
+            rc = data_errf(err, errlen, DATA_ERR_TRUNCATED, "%s: truncated data: item %u of %u is cut", path,
+                           (unsigned)i, (unsigned)n_items);
+        /* a row asked for twice gets the same bytes in both slots */
+        for (; !rc && k < n_rows && (uint32_t)w[k].row == i; k++)
+            if (out + (size_t)w[k].slot * item_bytes != dst)
+                memcpy(out + (size_t)w[k].slot * item_bytes, dst, item_bytes);
+    }
+    free(w);
+    free(skip);
+    return rc ? rc : read_to_end(f, path, 0, err, errlen);
+}
+
+int data_idx_read_image_rows(const char *path, const int32_t *rows, int n_rows, uint8_t **pixels, int *n, int *r,
+                             int *c, char *err, size_t errlen)
+{
+    if (!pixels || !n || !r || !c || n_rows < 0 || (n_rows && !rows))
+        return data_errf(err, errlen, DATA_ERR_ARG, "%s: NULL output pointer or bad rows", path ? path : "(null)");
+    *pixels = NULL;
+    *n = *r = *c = 0;
+    gzFile f;
+    int rc = open_idx(path, &f, err, errlen);
+    if (rc)
+        return rc;
+    uint32_t dim[3] = {0};
+    rc = read_header(f, path, DATA_IDX_MAGIC_IMAGES, 3, dim, err, errlen);
+    if (!rc && (dim[0] == 0 || dim[0] > INT_MAX || dim[1] == 0 || dim[1] > DATA_IDX_MAX_SIDE || dim[2] == 0 ||
+                dim[2] > DATA_IDX_MAX_SIDE || (uint64_t)dim[0] * dim[1] * dim[2] > DATA_IDX_MAX_BYTES))
+        rc = data_errf(err, errlen, DATA_ERR_DIMS, "%s: absurd dimensions %u images of %u x %u pixels", path,
+                       (unsigned)dim[0], (unsigned)dim[1], (unsigned)dim[2]);
+    size_t item = (size_t)dim[1] * dim[2];
+    uint8_t *buf = NULL;
+    if (!rc && !(buf = malloc((size_t)(n_rows ? n_rows : 1) * item)))
+        rc = data_errf(err, errlen, DATA_ERR_NOMEM, "%s: out of memory for %d images", path, n_rows);
+    if (!rc)
+        rc = read_rows(f, path, dim[0], item, rows, n_rows, buf, err, errlen);
+    gzclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *pixels = buf;
+    *n = (int)dim[0];
+    *r = (int)dim[1];
+    *c = (int)dim[2];
+    return 0;
+}
+
+int data_idx_read_label_rows(const char *path, const int32_t *rows, int n_rows, uint8_t **labels, int *n, char *err,
+                             size_t errlen)
+{
+    if (!labels || !n || n_rows < 0 || (n_rows && !rows))
+        return data_errf(err, errlen, DATA_ERR_ARG, "%s: NULL output pointer or bad rows", path ? path : "(null)");
+    *labels = NULL;
+    *n = 0;
+    gzFile f;
+    int rc = open_idx(path, &f, err, errlen);
+    if (rc)
+        return rc;
+    uint32_t dim[1] = {0};
+    rc = read_header(f, path, DATA_IDX_MAGIC_LABELS, 1, dim, err, errlen);
+    if (!rc && (dim[0] == 0 || dim[0] > INT_MAX))
+        rc = data_errf(err, errlen, DATA_ERR_DIMS, "%s: absurd dimensions: %u labels", path, (unsigned)dim[0]);
+    uint8_t *buf = NULL;
+    if (!rc && !(buf = malloc((size_t)(n_rows ? n_rows : 1))))
+        rc = data_errf(err, errlen, DATA_ERR_NOMEM, "%s: out of memory for %d labels", path, n_rows);
+    if (!rc)
+        rc = read_rows(f, path, dim[0], 1, rows, n_rows, buf, err, errlen);
+    gzclose(f);
+    if (rc) {
+        free(buf);
+        return rc;
+    }
+    *labels = buf;
+    *n = (int)dim[0];
+    return 0;
+}
+
+int data_idx_image_count(const char *path, int *n, char *err, size_t errlen)
+{
+    *n = 0;
+    gzFile f;
+    int rc = open_idx(path, &f, err, errlen);
+    if (rc)
+        return rc;
+    uint32_t dim[3] = {0};
+    rc = read_header(f, path, DATA_IDX_MAGIC_IMAGES, 3, dim, err, errlen);
+    gzclose(f);
+    if (!rc && (dim[0] == 0 || dim[0] > INT_MAX))
+        rc = data_errf(err, errlen, DATA_ERR_DIMS, "%s: absurd dimensions: %u images", path, (unsigned)dim[0]);
+    if (!rc)
+        *n = (int)dim[0];
+    return rc;
+}

@@ -67,6 +67,7 @@ int opt_inner_steps(bome_solver *s, bool keep_momentum, int steps)
     bool keep = keep_momentum && o->inner_momentum_keep;
     opt_vars_to_nodes(s, s->nv, s->nt, s->inner);
     for (int t = 0; t < steps; t++) {
+        opt_next_batch(s);
         int rc = opt_run_plan(s, s->plan_inner);
         if (rc)
             return opt_fail(s, rc, "inner step %d: %s", t + 1, opt_run_errmsg(s));
@@ -89,12 +90,14 @@ int opt_inner_steps(bome_solver *s, bool keep_momentum, int steps)
         }
     }
     s->inner_buf_live = true;
+    opt_next_batch(s); /* the outer part of the step gets its own */
     return BOME_OK;
 }
 
 int opt_descend(bome_solver *s, bome_node *const *x, bome_node *const *grad, bome_plan *plan, int steps, double lr)
 {
     for (int t = 0; t < steps; t++) {
+        opt_next_batch(s);
         int rc = opt_run_plan(s, plan);
         if (rc)
             return opt_fail(s, rc, "step %ld, inner step %d: %s", s->steps + 1, t + 1, opt_run_errmsg(s));
@@ -106,6 +109,7 @@ int opt_descend(bome_solver *s, bome_node *const *x, bome_node *const *grad, bom
             opt_project(s->var[s->nv + j], th);
         }
     }
+    opt_next_batch(s);
     return BOME_OK;
 }
 

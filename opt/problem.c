@@ -239,3 +239,14 @@ int bome_problem_set_tasks(bome_problem *p, int batch, bome_task_fn draw, void *
     p->draw_ud = ud;
     return BOME_OK;
 }
+
+int bome_problem_set_batches(bome_problem *p, bome_batch_fn draw, void *ud)
+{
+    if (!p)
+        return BOME_ERR_ARG;
+    if (!draw)
+        return opt_error(p, BOME_ERR_ARG, "bome_problem_set_batches: draw is NULL");
+    p->batch_draw = draw;
+    p->batch_ud = ud;
+    return BOME_OK;
+}

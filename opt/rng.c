@@ -65,3 +65,13 @@ void bome_rng_shuffle(bome_rng *r, int32_t *perm, size_t n)
         perm[j] = t;
     }
 }
+
+void bome_rng_sample(bome_rng *r, size_t n, size_t k, int32_t *out)
+{
+    /* Knuth's selection sampling: one pass, no state but the generator, and
+     * the rows come out in order, so k = n is the identity. */
+    size_t chosen = 0;
+    for (size_t i = 0; i < n && chosen < k; i++)
+        if ((double)(n - i) * bome_rng_uniform(r) < (double)(k - chosen))
+            out[chosen++] = (int32_t)i;
+}

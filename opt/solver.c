@@ -271,6 +271,9 @@ int bome_solver_step(bome_solver *s, bome_step_stats *st)
             memcpy(s->var[s->nv + j]->values, s->var[p->inner_start[j]]->values, s->var[s->nv + j]->size * sizeof(bome_real));
     bome_step_stats r = {0};
     r.step = s->steps + 1;
+    s->batch_due = true;
+    s->batch_k = 0;
+    s->batch_rc = 0;
     int rc = s->m->step(s, s->state, &r);
     if (rc)
         return rc;

@@ -46,6 +46,8 @@ struct bome_problem {
     int batch;              /* tasks per step (0: no task sampler) */
     bome_task_fn draw;
     void *draw_ud;
+    bome_batch_fn batch_draw; /* minibatches: a fresh one per gradient (NULL: none) */
+    void *batch_ud;
     int status;
     char msg[512];
 };
@@ -101,6 +103,10 @@ struct bome_solver {
     size_t cap_pack;
     char sum_msg[448];       /* why the last sum failed */
     size_t *gsize;           /* nk: each variable's size over all the workers */
+    /* Minibatches (bome_problem_set_batches): the next plan run draws one. */
+    bool batch_due;
+    int batch_k;             /* draws so far this step */
+    int batch_rc;            /* the draw's status, when it failed */
 };
 
 /* ---- solver.c ---- */
@@ -144,6 +150,9 @@ static inline bool opt_sharded(const bome_solver *s, int k) { return s->var[k]->
  * methods that differentiate through g's gradient or value. x itself with
  * one process. Marks the result OPT_GLOBAL. */
 bome_node *opt_workers_sum(bome_solver *s, bome_node *x, int j);
+/* The next plan run draws a fresh minibatch (bome_problem_set_batches):
+ * before each inner step, and after the inner loop for the outer part. */
+static inline void opt_next_batch(bome_solver *s) { s->batch_due = true; }
 /* Runs a plan (made by opt_plan) and sums its OPT_SUM outputs across the
  * workers, all in one call; BOME_OK or the code, with opt_run_errmsg. */
 int opt_run_plan(bome_solver *s, bome_plan *plan);

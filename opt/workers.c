@@ -135,7 +135,12 @@ int opt_plan_sums(bome_solver *s, const bome_plan *plan, int n, bome_node *const
     return BOME_OK;
 }
 
-const char *opt_run_errmsg(const bome_solver *s) { return s->sum_msg[0] ? s->sum_msg : bome_graph_errmsg(s->g); }
+const char *opt_run_errmsg(const bome_solver *s)
+{
+    if (s->sum_msg[0])
+        return s->sum_msg;
+    return s->batch_rc ? "the minibatch draw failed" : bome_graph_errmsg(s->g);
+}
 
 /* Sums buf[0..n) across the workers; the reason into s->sum_msg. */
 static int sum(bome_solver *s, bome_real *buf, size_t n)
@@ -151,7 +156,14 @@ static int sum(bome_solver *s, bome_real *buf, size_t n)
 int opt_run_plan(bome_solver *s, bome_plan *plan)
 {
     s->sum_msg[0] = 0;
-    int rc = bome_plan_run(plan);
+    int rc = BOME_OK;
+    if (s->batch_due && s->p->batch_draw) {
+        s->batch_due = false;
+        rc = s->batch_rc = s->p->batch_draw(s->p->batch_ud, &s->rng, s->steps, s->batch_k++);
+    }
+    /* a failed draw joins the sum below as a failed plan does */
+    if (!rc)
+        rc = bome_plan_run(plan);
     const struct opt_summed *e = NULL;
     for (int i = 0; s->w && i < s->n_summed && !e; i++)
         if (s->summed[i].plan == plan)
@@ -264,7 +276,8 @@ int opt_workers_start(bome_solver *s)
         const opt_var *v = s->var[k];
         fp[3 * k] = v->sharded;
         fp[3 * k + 1] = v->sharded ? -1 : v->shape.rows;
-        fp[3 * k + 2] = v->shape.cols;
+        /* a sharded vector's rows are its entries */
+        fp[3 * k + 2] = v->sharded && v->shape.rank < 2 ? -1 : v->shape.cols;
         sizes[k] = v->sharded ? (double)v->size : 0;
     }
     for (int i = 0; i < p->n_data; i++) {

@@ -125,6 +125,11 @@ typedef struct prob_case {
     const char *summary;
     long default_steps;
     int n_starts; /* starting points the paper uses; 0: one, and no --start */
+    /* Runs data-parallel (prob_run.o->workers, under mpirun): create gives
+     * each worker its rows and its share of f and g, and then create,
+     * measure, report and save are collective, called on every worker
+     * (save with a file on worker 0 only, NULL on the others). */
+    bool data_parallel;
     /* The paper's settings for this problem. */
     void (*defaults)(bome_options *o);
     /* Settings that follow the method, o->method already chosen: applied

@@ -21,17 +21,43 @@ int prob_threads(const prob_run *r)
     return r->o && r->o->threads > 1 ? r->o->threads : 1;
 }
 
+const bome_workers *prob_workers(const prob_run *r)
+{
+    return r->o && r->o->workers && r->o->workers->size > 1 ? r->o->workers : NULL;
+}
+
+int prob_sum(const bome_workers *w, double *buf, size_t n)
+{
+#ifdef BOME_FLOAT32
+    /* The workers sum bome_real, and these are double accumulators (counts
+     * beyond float's 2^24 among them); the MPI component is built in
+     * double precision only (cli/meson.build), so a float32 run has none. */
+    (void)buf, (void)n;
+    return w ? BOME_ERR_WORKERS : BOME_OK;
+#else
+    char msg[256];
+    return w && w->sum(w->ud, buf, n, msg, sizeof msg) ? BOME_ERR_WORKERS : BOME_OK;
+#endif
+}
+
+static int data_sum(void *ud, double *buf, size_t n) { return prob_sum(ud, buf, n); }
+
 int prob_load_split(const prob_run *r, const char *dir, const int sizes[4], data_split *d, char *err, size_t errlen)
 {
     double t0 = now();
     data_sizes z = {sizes[0], sizes[1], sizes[2], sizes[3]};
-    if (data_split_load(dir, r->o ? r->o->seed : 0, z, d, err, errlen))
+    const bome_workers *w = prob_workers(r);
+    if (data_split_load_part(dir, r->o ? r->o->seed : 0, z, w ? w->rank : 0, w ? w->size : 1, data_sum, (void *)w, d,
+                             err, errlen))
         return BOME_ERR_IO;
-    long clean = 0;
+    double clean = 0;
     for (int i = 0; i < d->n_train; i++)
         clean += d->clean[i];
-    prob_note(r, "data: %d train (%d labels corrupted), %d validation, %d held-out, %d test, in %.1f s", d->n_train,
-              d->n_train - (int)clean, d->n_val, d->n_held, d->n_test, now() - t0);
+    if (prob_sum(w, &clean, 1))
+        return snprintf(err, errlen, "summing the clean labels across the workers failed"), BOME_ERR_WORKERS;
+    prob_note(r, "data: %d train (%d labels corrupted), %d validation, %d held-out, %d test, in %.1f s%s",
+              d->n_all_train, d->n_all_train - (int)clean, d->n_all_val, d->n_all_held, d->n_all_test, now() - t0,
+              w ? " (each worker reads its own rows)" : "");
     return BOME_OK;
 }
 
@@ -58,21 +84,32 @@ int prob_fit(const prob_run *r, const data_split *d, const char *key, const char
             return snprintf(err, errlen, "cannot create %.900s: %s", path, strerror(errno)), BOME_ERR_IO;
         snprintf(path, sizeof path, "%s/cache/%s-%s%d-seed%llu-steps%d-lr%g-n%d-%d-%d-c%d.bin", r->out_dir, key,
                  m->mlp ? "mlp" : "linear", m->mlp ? m->hidden : 0, (unsigned long long)(r->o ? r->o->seed : 0),
-                 fit.steps, fit.lr, d->n_train, d->n_val, d->n_held, d->n_corrupt);
+                 fit.steps, fit.lr, d->n_all_train, d->n_all_val, d->n_all_held, d->n_corrupt);
     }
-    if (path[0] && use_cache && hc_cache_load(path, m)) {
+    /* with workers, worker 0 alone reads and writes the cache, and the
+     * others take what it read */
+    const bome_workers *w = prob_workers(r);
+    bome_real loaded = path[0] && use_cache && (!w || w->rank == 0) && hc_cache_load(path, m);
+    char msg[256];
+    if (w && w->broadcast(w->ud, &loaded, 1, msg, sizeof msg))
+        return snprintf(err, errlen, "%s: broadcasting the cache's state failed: %s", what, msg), BOME_ERR_WORKERS;
+    for (int i = 0; w && loaded && i < m->n_params; i++)
+        if (w->broadcast(w->ud, m->theta[i], m->size[i], msg, sizeof msg))
+            return snprintf(err, errlen, "%s: broadcasting the cached model failed: %s", what, msg), BOME_ERR_WORKERS;
+    if (loaded) {
         prob_note(r, "%s: loaded from cache %s", what, path);
         return BOME_OK;
     }
     double t0 = now();
     fit_news news = {r, what};
     fit.threads = prob_threads(r);
+    fit.w = w;
     fit.progress = fit_progress;
     fit.ud = &news;
     int rc = hc_train(m, a, b, held, &fit, err, errlen);
     if (rc)
         return rc;
-    bool cached = path[0] && hc_cache_save(path, m) == BOME_OK;
+    bool cached = path[0] && (w && w->rank != 0 ? true : hc_cache_save(path, m) == BOME_OK);
     prob_note(r, "%s: trained, %d steps in %.1f s%s", what, fit.steps, now() - t0,
               !path[0] ? "" : cached ? ", cached" : " (could not write the cache)");
     return BOME_OK;
@@ -80,8 +117,8 @@ int prob_fit(const prob_run *r, const data_split *d, const char *key, const char
 
 int prob_test(const prob_run *r, const data_split *d, hc_model *m, double *accuracy, double *loss)
 {
-    hc_set test = {d->x_test, d->y_test, d->n_test};
-    hc_eval *ev = hc_eval_new(m, test, prob_threads(r));
+    hc_set test = {d->x_test, d->y_test, d->n_test, d->n_all_test};
+    hc_eval *ev = hc_eval_new(m, test, prob_threads(r), prob_workers(r));
     int rc = ev ? hc_eval_run(ev, accuracy, loss) : BOME_ERR_NOMEM;
     hc_eval_free(ev);
     return rc;
@@ -101,11 +138,12 @@ int prob_exp_problem(prob_run *r, prob_exp *e, int n_v, char *err, size_t errlen
     bome_problem_add_labels(p, "y_train", d->n_train, d->y_train);
     bome_problem_add_input(p, "x_val", BOME_MATRIX(d->n_val, d->d), d->x_val);
     bome_problem_add_labels(p, "y_val", d->n_val, d->y_val);
-    hc_set test = {d->x_test, d->y_test, d->n_test}, val = {d->x_val, d->y_val, d->n_val};
-    hc_set held = {d->x_held, d->y_held, d->n_held};
-    e->test = hc_eval_new(&e->model, test, prob_threads(r));
-    e->val = hc_eval_new(&e->model, val, prob_threads(r));
-    e->held = hc_eval_new(&e->model, held, prob_threads(r));
+    hc_set test = {d->x_test, d->y_test, d->n_test, d->n_all_test}, val = {d->x_val, d->y_val, d->n_val, d->n_all_val};
+    hc_set held = {d->x_held, d->y_held, d->n_held, d->n_all_held};
+    const bome_workers *w = prob_workers(r);
+    e->test = hc_eval_new(&e->model, test, prob_threads(r), w);
+    e->val = hc_eval_new(&e->model, val, prob_threads(r), w);
+    e->held = hc_eval_new(&e->model, held, prob_threads(r), w);
     if (!e->test || !e->val || !e->held) {
         snprintf(err, errlen, "out of memory for the evaluation");
         return BOME_ERR_NOMEM;

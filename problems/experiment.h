@@ -11,6 +11,15 @@
 /* The split of the IDX files in dir for r's seed, and a note saying what it holds. */
 int prob_load_split(const prob_run *r, const char *dir, const int sizes[4], data_split *d, char *err, size_t errlen);
 
+/* A data-parallel run's workers (options.workers with more than one), or
+ * NULL. With workers, the split is the worker's part (data_split_load_part:
+ * it reads only its rows), the warm starts and comparison points train
+ * data-parallel (worker 0 reads and writes the cache), and every
+ * evaluation sums over the workers: create, measure, report and save are
+ * then collective, called on every worker. */
+const bome_workers *prob_workers(const prob_run *r);
+/* buf[0..n) summed across w's workers in place (nothing with NULL). */
+int prob_sum(const bome_workers *w, double *buf, size_t n);
 /* The threads the run's options give (1 without options). */
 int prob_threads(const prob_run *r);
 

@@ -84,6 +84,7 @@ struct hc_eval {
     bome_plan *plan;
     hc_set set;
     int classes;
+    const bome_workers *w;
 };
 
 static void bind_params(bome_graph *g, hc_model *m, bome_node **theta, const char *prefix)
@@ -105,7 +106,7 @@ static bome_node *data_input(bome_graph *g, const char *name, hc_set s, int d, b
     return x;
 }
 
-hc_eval *hc_eval_new(hc_model *m, hc_set set, int threads)
+hc_eval *hc_eval_new(hc_model *m, hc_set set, int threads, const bome_workers *w)
 {
     hc_eval *e = calloc(1, sizeof *e);
     if (!e || !(e->g = bome_graph_new())) {
@@ -122,6 +123,7 @@ hc_eval *hc_eval_new(hc_model *m, hc_set set, int threads)
     e->plan = bome_plan_new(e->g, 2, outs);
     e->set = set;
     e->classes = m->classes;
+    e->w = w && w->size > 1 ? w : NULL;
     if (!e->plan) {
         hc_eval_free(e);
         return NULL;
@@ -143,8 +145,17 @@ int hc_eval_run(hc_eval *e, double *accuracy, double *loss)
                 best = j;
         right += best == e->set.y[i];
     }
-    *accuracy = (double)right / e->set.n;
-    *loss = bome_value(e->loss);
+    if (!e->w) {
+        *accuracy = (double)right / e->set.n;
+        *loss = bome_value(e->loss);
+        return BOME_OK;
+    }
+    char msg[256];
+    bome_real sums[2] = {right, bome_value(e->loss) * e->set.n};
+    if (e->w->sum(e->w->ud, sums, 2, msg, sizeof msg))
+        return BOME_ERR_WORKERS;
+    *accuracy = sums[0] / hc_set_all(e->set);
+    *loss = sums[1] / hc_set_all(e->set);
     return BOME_OK;
 }
 
@@ -158,6 +169,24 @@ void hc_eval_free(hc_eval *e)
 
 /* ---- supervised training ------------------------------------------------------- */
 
+/* Where parameter i starts in the packed gradients. */
+static size_t offset(const hc_model *m, int i)
+{
+    size_t at = 0;
+    for (int k = 0; k < i; k++)
+        at += m->size[k];
+    return at;
+}
+
+/* The workers' shares of the gradients, packed and summed in one call. */
+static int sum_grads(const bome_workers *w, const hc_model *m, bome_node *const *grads, bome_real *pack)
+{
+    for (int i = 0; i < m->n_params; i++)
+        memcpy(pack + offset(m, i), bome_data(grads[i]), m->size[i] * sizeof *pack);
+    char msg[256];
+    return w->sum(w->ud, pack, offset(m, m->n_params), msg, sizeof msg) ? BOME_ERR_WORKERS : BOME_OK;
+}
+
 int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, char *err, size_t errlen)
 {
     bome_graph *g = bome_graph_new();
@@ -169,7 +198,7 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, ch
     int rc = BOME_ERR_NOMEM;
     if (!g || hc_model_init(&best, m->mlp, m->d, m->hidden, m->classes, 0) ||
         hc_model_init(&buf, m->mlp, m->d, m->hidden, m->classes, 0) ||
-        (held.n > 0 && !(ev = hc_eval_new(m, held, threads)))) {
+        (held.n > 0 && !(ev = hc_eval_new(m, held, threads, fit->w)))) {
         snprintf(err, errlen, "out of memory setting up training");
         goto done;
     }
@@ -177,16 +206,21 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, ch
     bind_params(g, m, theta, "theta");
     bome_node *xa = data_input(g, "a", a, m->d, &ya);
     /* The union's mean CE as a weighted sum of the two parts' means: the two
-     * sets need not be copied into one matrix. */
-    bome_node *loss = bome_scale(g, bome_cross_entropy(g, hc_logits(g, m, theta, xa), ya), (double)a.n / (a.n + b.n));
+     * sets need not be copied into one matrix. A worker's share of it
+     * divides by the rows of all the workers; the penalty is worker 0's. */
+    const bome_workers *w = fit->w && fit->w->size > 1 ? fit->w : NULL;
+    double all = (double)hc_set_all(a) + hc_set_all(b);
+    bome_node *loss = bome_scale(g, bome_cross_entropy(g, hc_logits(g, m, theta, xa), ya), (double)a.n / all);
     if (b.n > 0) {
         bome_node *xb = data_input(g, "b", b, m->d, &yb);
-        bome_node *lb = bome_scale(g, bome_cross_entropy(g, hc_logits(g, m, theta, xb), yb), (double)b.n / (a.n + b.n));
+        bome_node *lb = bome_scale(g, bome_cross_entropy(g, hc_logits(g, m, theta, xb), yb), (double)b.n / all);
         loss = bome_add(g, loss, lb);
     }
-    bome_node *penalty = fit->penalty ? fit->penalty(g, theta, m->n_params, fit->penalty_ud)
-                                      : bome_scale(g, hc_l2(g, theta, m->n_params), fit->l2);
-    loss = bome_add(g, loss, penalty);
+    if (!w || w->rank == 0) {
+        bome_node *penalty = fit->penalty ? fit->penalty(g, theta, m->n_params, fit->penalty_ud)
+                                          : bome_scale(g, hc_l2(g, theta, m->n_params), fit->l2);
+        loss = bome_add(g, loss, penalty);
+    }
     bome_grad(g, loss, m->n_params, theta, grads);
     bome_plan *plan = bome_plan_new(g, m->n_params, grads);
     if (!plan) {
@@ -195,6 +229,15 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, ch
         goto done;
     }
     double best_loss = INFINITY, acc, held_loss = NAN;
+    size_t n_grad = 0;
+    for (int i = 0; i < m->n_params; i++)
+        n_grad += m->size[i];
+    bome_real *pack = w ? malloc(n_grad * sizeof *pack) : NULL;
+    if (w && !pack) {
+        rc = BOME_ERR_NOMEM;
+        snprintf(err, errlen, "out of memory setting up training");
+        goto done;
+    }
     rc = BOME_OK;
     for (int t = 0; t <= fit->steps; t++) {
         if (ev && (rc = hc_eval_run(ev, &acc, &held_loss)))
@@ -209,8 +252,10 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, ch
             break;
         if ((rc = bome_plan_run(plan)))
             break;
+        if (w && (rc = sum_grads(w, m, grads, pack)))
+            break;
         for (int i = 0; i < m->n_params; i++) {
-            const bome_real *d = bome_data(grads[i]);
+            const bome_real *d = w ? pack + offset(m, i) : bome_data(grads[i]);
             bome_real *x = m->theta[i], *v = buf.theta[i];
             double mu = t ? 0.9 : 0.0;
             for (size_t k = 0; k < m->size[i]; k++) {
@@ -223,7 +268,10 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, ch
     for (int i = 0; !ev && i < m->n_params; i++)
         for (size_t k = 0; k < m->size[i]; k++)
             finite = finite && isfinite(m->theta[i][k]);
-    if (rc)
+    free(pack);
+    if (rc == BOME_ERR_WORKERS)
+        snprintf(err, errlen, "training: summing the gradients across the workers failed");
+    else if (rc)
         snprintf(err, errlen, "training: %s", bome_graph_errmsg(g));
     else if (!finite) {
         rc = BOME_ERR_NONFINITE;

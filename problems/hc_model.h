@@ -4,7 +4,7 @@
 #ifndef PROB_HC_MODEL_H
 #define PROB_HC_MODEL_H
 
-#include "bome/ad.h"
+#include "bome/opt.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,17 +29,24 @@ bome_node *hc_l2(bome_graph *g, bome_node *const *theta, int n);
 /* Logits of the n x d inputs x. */
 bome_node *hc_logits(bome_graph *g, const hc_model *m, bome_node *const *theta, bome_node *x);
 
-/* A dataset view: rows of x with labels. */
+/* A dataset view: rows of x with labels. In a data-parallel run, a
+ * worker's rows of a set of n_all rows over all the workers (0: n). */
 typedef struct hc_set {
     const bome_real *x;
     const int32_t *y;
     int n;
+    int n_all;
 } hc_set;
+
+/* The rows of s over all the workers. */
+static inline int hc_set_all(hc_set s) { return s.n_all ? s.n_all : s.n; }
 
 /* Test accuracy and mean cross-entropy of the model on a set. */
 typedef struct hc_eval hc_eval;
-/* threads: see bome_graph_set_threads. */
-hc_eval *hc_eval_new(hc_model *m, hc_set set, int threads);
+/* threads: see bome_graph_set_threads. With workers (NULL: one process),
+ * every worker evaluates its rows and hc_eval_run sums the counts and
+ * losses: collective, the same figures on every worker. */
+hc_eval *hc_eval_new(hc_model *m, hc_set set, int threads, const bome_workers *w);
 int hc_eval_run(hc_eval *e, double *accuracy, double *loss);
 void hc_eval_free(hc_eval *e);
 
@@ -54,6 +61,8 @@ typedef struct hc_fit {
     hc_penalty_fn penalty;
     void *penalty_ud;
     int threads;
+    const bome_workers *w;  /* data-parallel: the sets are this worker's rows,
+                             * the gradients summed across workers (NULL: one) */
     hc_progress_fn progress;
     void *ud;
 } hc_fit;

@@ -5,12 +5,19 @@
  *     g(v, theta) = mean_i clip(v_i, 0, 1) CE_i(train) + 0.001 ||theta||^2
  *     f(theta)    = mean CE(validation)
  *
+ * With --batch B each gradient takes a fresh minibatch of B training rows
+ * (and of validation rows for f), drawn through bome_problem_set_batches:
+ * the means above over the batch, unbiased estimates of the full ones.
+ * Under mpirun each process holds its own rows (and their v) and builds
+ * its share of f and g (bome/opt.h).
+ *
  * Those two builders are the bilevel problem; the rest of this file is the
  * experiment around it: the warm start theta starts from and the comparison
  * points (each a classifier trained once, then cached), the figures of a
  * logged step (test and held-out loss, the cleaning mask's F1), --save-v.
  */
 #include "experiment.h"
+#include "hc_batch.h"
 
 #include <errno.h>
 #include <math.h>
@@ -19,7 +26,7 @@
 
 #define L2 0.001
 
-enum { DATA_DIR, SIZES, MODEL, HIDDEN, WARM_STEPS, WARM_LR, NO_CACHE };
+enum { DATA_DIR, SIZES, MODEL, HIDDEN, WARM_STEPS, WARM_LR, NO_CACHE, BATCH, BATCH_VAL };
 
 static const prob_param params[] = {
     {.name = "data-dir", .type = PROB_TEXT, .meta = "DIR", .text = "/usr/share/datasets/fashion-mnist",
@@ -32,6 +39,10 @@ static const prob_param params[] = {
     {.name = "warm-steps", .type = PROB_INT, .def = 5000, .help = "warm-start steps (the reference's; the demo: 300)"},
     {.name = "warm-lr", .type = PROB_REAL, .def = 0.01, .help = "warm-start step size"},
     {.name = "no-cache", .type = PROB_SWITCH, .help = "recompute the warm start"},
+    {.name = "batch", .type = PROB_INT, .def = 0, .meta = "B",
+     .help = "training rows per gradient, drawn afresh each time (0: all of them)"},
+    {.name = "batch-val", .type = PROB_INT, .def = 0, .meta = "B",
+     .help = "validation rows per gradient of f (0: as --batch, at most all)"},
 };
 
 enum { TEST_ACC, TEST_LOSS, HELD_LOSS, PRECISION, RECALL, F1, N_METRICS };
@@ -47,21 +58,50 @@ typedef struct state {
     prob_exp e; /* theta starts at the warm start, v at 0.5 */
     const char *data_dir, *model_name;
     double cmp[N_CMP][2]; /* test accuracy and loss of the comparison models */
+    const bome_workers *w; /* a data-parallel run's (NULL: one process) */
+    double share_train, share_val; /* this worker's rows over all the workers' */
+    bool batched;
+    hc_batch train, val;  /* --batch: the rows of this gradient */
 } state;
 
-/* data: 0 train x, 1 train labels (corrupted), 2 validation x, 3 its labels */
+/* data: 0 train x, 1 train labels (corrupted), 2 validation x, 3 its
+ * labels; with --batch, 4 and 5 the batch's training rows and labels, 6
+ * their row numbers, 7 and 8 the validation batch */
 static bome_node *hc_g(bome_graph *g, const bome_vars *x, void *ctx)
 {
     state *s = ctx;
-    bome_node *ce = bome_cross_entropy_rows(g, hc_logits(g, &s->e.model, x->theta, x->data[0]), x->data[1]);
-    bome_node *weighted = bome_weighted_mean(g, ce, bome_clamp(g, x->v[0], 0.0, 1.0));
-    return bome_add(g, weighted, bome_scale(g, hc_l2(g, x->theta, x->n_theta), L2));
+    bome_node *rows = s->batched ? x->data[4] : x->data[0], *labels = s->batched ? x->data[5] : x->data[1];
+    bome_node *ce = bome_cross_entropy_rows(g, hc_logits(g, &s->e.model, x->theta, rows), labels);
+    /* the batch's weights only: the other rows' get exactly no gradient */
+    bome_node *v = s->batched ? bome_gather_rows(g, x->v[0], x->data[6]) : x->v[0];
+    bome_node *loss = bome_weighted_mean(g, ce, bome_clamp(g, v, 0.0, 1.0));
+    bome_node *reg = bome_scale(g, hc_l2(g, x->theta, x->n_theta), L2);
+    if (!s->w)
+        return bome_add(g, loss, reg);
+    return bome_add(g, bome_scale(g, loss, s->share_train), bome_once(g, reg));
 }
 
 static bome_node *hc_f(bome_graph *g, const bome_vars *x, void *ctx)
 {
     state *s = ctx;
-    return bome_cross_entropy(g, hc_logits(g, &s->e.model, x->theta, x->data[2]), x->data[3]);
+    bome_node *rows = s->batched ? x->data[7] : x->data[2], *labels = s->batched ? x->data[8] : x->data[3];
+    bome_node *loss = bome_cross_entropy(g, hc_logits(g, &s->e.model, x->theta, rows), labels);
+    return s->w ? bome_scale(g, loss, s->share_val) : loss;
+}
+
+/* Each worker draws its own rows with a generator of its own, seeded by
+ * one number of the solver's rng, which so stays the same on all. */
+static int draw(void *ud, bome_rng *rng, long step, int k)
+{
+    (void)step;
+    (void)k;
+    state *s = ud;
+    bome_rng mine;
+    uint64_t seed = bome_rng_u64(rng);
+    bome_rng_seed(&mine, s->w ? seed ^ 0x9e3779b97f4a7c15u * (uint64_t)(s->w->rank + 1) : seed);
+    hc_batch_draw(&s->train, &mine);
+    hc_batch_draw(&s->val, &mine);
+    return BOME_OK;
 }
 
 /* The reference code's settings: T = 10, alpha = 0.01, step 0.01 for theta
@@ -102,25 +142,32 @@ static void method_defaults(bome_options *o)
     bome_options_set(o, "bsg_eps", 1e-4);
 }
 
-static void mask_scores(const state *s, double *precision, double *recall, double *f1)
+/* Collective with workers: the counts are summed over their rows. */
+static int mask_scores(const state *s, double *precision, double *recall, double *f1)
 {
-    long tp = 0, fp = 0, fn = 0;
+    double c[3] = {0, 0, 0}; /* true positives, false positives, false negatives */
     for (int i = 0; i < s->e.data.n_train; i++) {
         bool keep = s->e.v[i] > 0.5, clean = s->e.data.clean[i];
-        tp += keep && clean;
-        fp += keep && !clean;
-        fn += !keep && clean;
+        c[0] += keep && clean;
+        c[1] += keep && !clean;
+        c[2] += !keep && clean;
     }
-    *precision = tp + fp ? (double)tp / (double)(tp + fp) : 0.0;
-    *recall = tp + fn ? (double)tp / (double)(tp + fn) : 0.0;
+    if (prob_sum(s->w, c, 3))
+        return BOME_ERR_WORKERS;
+    *precision = c[0] + c[1] ? c[0] / (c[0] + c[1]) : 0.0;
+    *recall = c[0] + c[2] ? c[0] / (c[0] + c[2]) : 0.0;
     *f1 = *precision + *recall > 0 ? 2 * *precision * *recall / (*precision + *recall) : 0.0;
+    return BOME_OK;
 }
 
 static void destroy(prob_run *r)
 {
     state *s = r->state;
-    if (s)
+    if (s) {
         prob_exp_free(&s->e);
+        hc_batch_free(&s->train);
+        hc_batch_free(&s->val);
+    }
     prob_free(r);
 }
 
@@ -129,9 +176,10 @@ static void destroy(prob_run *r)
 static int train(prob_run *r, state *s, bool mlp, int hidden, char *err, size_t errlen)
 {
     const data_split *d = &s->e.data;
-    hc_set train = {d->x_train, d->y_train, d->n_train}, val = {d->x_val, d->y_val, d->n_val};
-    hc_set clean_train = {d->x_train, d->y_train_true, d->n_train}, none = {NULL, NULL, 0};
-    hc_set held = {d->x_held, d->y_held, d->n_held};
+    hc_set train = {d->x_train, d->y_train, d->n_train, d->n_all_train};
+    hc_set val = {d->x_val, d->y_val, d->n_val, d->n_all_val};
+    hc_set clean_train = {d->x_train, d->y_train_true, d->n_train, d->n_all_train}, none = {NULL, NULL, 0, 0};
+    hc_set held = {d->x_held, d->y_held, d->n_held, d->n_all_held};
     hc_fit fit = {.steps = (int)prob_real(&prob_hyperclean, r, WARM_STEPS),
                   .lr = prob_real(&prob_hyperclean, r, WARM_LR), .l2 = L2};
     bool cache = !prob_real(&prob_hyperclean, r, NO_CACHE);
@@ -156,6 +204,36 @@ static int train(prob_run *r, state *s, bool mlp, int hidden, char *err, size_t 
     return rc;
 }
 
+/* This worker's part of a batch of b of all the rows: its share of them,
+ * at least one. */
+static int my_part(long b, int mine, int all)
+{
+    long k = lround((double)b * mine / all);
+    return (int)(k < 1 ? 1 : k > mine ? mine : k);
+}
+
+/* --batch: the batch buffers, bound as data 4 to 8, and the draw. */
+static int batches(state *s, bome_problem *p, int b, int b_val)
+{
+    const data_split *d = &s->e.data;
+    if (b_val > d->n_all_val)
+        b_val = d->n_all_val;
+    int rc = hc_batch_init(&s->train, d->x_train, d->y_train, d->n_train, d->d, my_part(b, d->n_train, d->n_all_train));
+    if (!rc)
+        rc = hc_batch_init(&s->val, d->x_val, d->y_val, d->n_val, d->d, my_part(b_val, d->n_val, d->n_all_val));
+    if (rc)
+        return rc;
+    s->batched = true;
+    /* the batch means are over the worker's batch rows: its share of the
+     * objective is that times its share of the rows, as without batches */
+    bome_problem_add_input(p, "x_batch", BOME_MATRIX(s->train.pick, d->d), s->train.xb);
+    bome_problem_add_labels(p, "y_batch", s->train.pick, s->train.yb);
+    bome_problem_add_labels(p, "batch_rows", s->train.pick, s->train.idx);
+    bome_problem_add_input(p, "x_val_batch", BOME_MATRIX(s->val.pick, d->d), s->val.xb);
+    bome_problem_add_labels(p, "y_val_batch", s->val.pick, s->val.yb);
+    return bome_problem_set_batches(p, draw, s);
+}
+
 static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errlen)
 {
     (void)start;
@@ -176,6 +254,15 @@ static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errle
         snprintf(err, errlen, "--hidden and --warm-lr must be positive, --warm-steps >= 0");
         return BOME_ERR_ARG;
     }
+    double batch = prob_real(c, r, BATCH), batch_val = prob_real(c, r, BATCH_VAL);
+    const int *sizes = prob_sizes(c, r, SIZES);
+    if (batch < 0 || batch > sizes[0] || batch_val < 0 || batch_val > sizes[1] || (batch_val > 0 && batch == 0)) {
+        snprintf(err, errlen, "--batch %.0f --batch-val %.0f: expected --batch from 0 (every row) to the %d training "
+                 "rows and --batch-val, with --batch, from 0 (as --batch) to the %d validation rows", batch, batch_val,
+                 sizes[0], sizes[1]);
+        return BOME_ERR_ARG;
+    }
+    s->w = prob_workers(r);
     int rc;
     if ((rc = prob_load_split(r, s->data_dir, prob_sizes(c, r, SIZES), &s->e.data, err, errlen)))
         return rc;
@@ -191,16 +278,25 @@ static int create(prob_run *r, int start, uint64_t seed, char *err, size_t errle
         s->e.v[i] = 0.5;
     if ((rc = prob_exp_problem(r, &s->e, d->n_train, err, errlen)))
         return rc;
-    bome_problem_set_bounds(r->problem, BOME_OUTER, 0, 0.0, 1.0);
-    bome_problem_set_objectives(r->problem, hc_f, hc_g, s);
-    return bome_problem_status(r->problem);
+    s->share_train = (double)d->n_train / d->n_all_train;
+    s->share_val = (double)d->n_val / d->n_all_val;
+    bome_problem *p = r->problem;
+    if (s->w)
+        bome_problem_set_sharded(p, BOME_OUTER, 0); /* a weight per row: each worker its own */
+    if (batch > 0 && (rc = batches(s, p, (int)batch, batch_val > 0 ? (int)batch_val : (int)batch))) {
+        snprintf(err, errlen, "out of memory for the minibatches");
+        return rc;
+    }
+    bome_problem_set_bounds(p, BOME_OUTER, 0, 0.0, 1.0);
+    bome_problem_set_objectives(p, hc_f, hc_g, s);
+    return bome_problem_status(p);
 }
 
 static int measure(prob_run *r, double *m)
 {
     state *s = r->state;
-    mask_scores(s, &m[PRECISION], &m[RECALL], &m[F1]);
-    return prob_exp_measure(&s->e, &m[TEST_ACC], &m[TEST_LOSS], NULL, &m[HELD_LOSS]);
+    int rc = mask_scores(s, &m[PRECISION], &m[RECALL], &m[F1]);
+    return rc ? rc : prob_exp_measure(&s->e, &m[TEST_ACC], &m[TEST_LOSS], NULL, &m[HELD_LOSS]);
 }
 
 static int report(prob_run *r, prob_report *out)
@@ -221,7 +317,9 @@ static int report(prob_run *r, prob_report *out)
         row->value[1] = s->cmp[i][1];
     }
     double precision, recall, f1;
-    mask_scores(s, &precision, &recall, &f1);
+    int rc = mask_scores(s, &precision, &recall, &f1);
+    if (rc)
+        return rc;
     snprintf(out->line[out->n_lines++], sizeof out->line[0],
              "cleaning mask v > 0.5 vs the clean labels: precision %.4f, recall %.4f, F1 %.4f", precision, recall, f1);
     out->text[0].key = "model";
@@ -230,11 +328,41 @@ static int report(prob_run *r, prob_report *out)
     return BOME_OK;
 }
 
-/* --save-v: a row per training example, in the order of v */
+/* With workers, every worker's rows into worker 0's file: each fills its
+ * rows of a zeroed table of all of them, and one sum joins the tables. */
+static int save_gathered(const state *s, FILE *out)
+{
+    const data_split *d = &s->e.data;
+    size_t n = (size_t)d->n_all_train;
+    double *t = calloc(4 * n, sizeof *t);
+    if (!t)
+        return BOME_ERR_NOMEM;
+    for (int i = 0; i < d->n_train; i++) {
+        size_t at = 4 * ((size_t)d->train_begin + (size_t)i);
+        t[at] = d->train_index[i];
+        t[at + 1] = s->e.v[i];
+        t[at + 2] = d->y_train[i];
+        t[at + 3] = d->clean[i];
+    }
+    int rc = prob_sum(s->w, t, 4 * n);
+    if (!rc && out) {
+        fputs("index,v,label,clean\n", out);
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "%d,%.17g,%d,%d\n", (int)t[4 * i], t[4 * i + 1], (int)t[4 * i + 2], (int)t[4 * i + 3]);
+        rc = ferror(out) ? BOME_ERR_IO : BOME_OK;
+    }
+    free(t);
+    return rc;
+}
+
+/* --save-v: a row per training example, in the order of v (collective
+ * with workers; only worker 0 has a file) */
 static int save(prob_run *r, FILE *out)
 {
     const state *s = r->state;
     const data_split *d = &s->e.data;
+    if (s->w)
+        return save_gathered(s, out);
     fputs("index,v,label,clean\n", out);
     for (int i = 0; i < d->n_train; i++)
         fprintf(out, "%d,%.17g,%d,%d\n", (int)d->train_index[i], (double)s->e.v[i], (int)d->y_train[i], (int)d->clean[i]);
@@ -250,6 +378,7 @@ static const prob_panel panels[] = {
 
 const prob_case prob_hyperclean = {
     .name = "hyperclean",
+    .data_parallel = true,
     .summary = "data hyper-cleaning on Fashion-MNIST (the paper's benchmark)",
     .default_steps = 100,
     .defaults = defaults,

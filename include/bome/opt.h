@@ -144,6 +144,32 @@ void bome_shard_rows(long n, int worker, int workers, long *begin, long *end);
 typedef int (*bome_task_fn)(void *ud, bome_rng *rng, long step, int task);
 int bome_problem_set_tasks(bome_problem *p, int batch, bome_task_fn draw, void *ud);
 
+/*
+ * Minibatches (stochastic bilevel optimization): draw(ud, rng, step, k)
+ * fills the data inputs' memory with a fresh minibatch, drawn with the
+ * solver's seeded rng, before each gradient the solver evaluates: before
+ * each inner step (k = 0, 1, ...) and once for the outer part of the step
+ * (the next k), whose plans then all see that one batch, so that q's two
+ * terms, f and every Hessian-vector product of one step agree. A method
+ * that unrolls its inner loop into one graph (itd, reverse's unrolled
+ * part) sees one batch for what that graph computes. step counts from 0.
+ *
+ * The problem decides what a batch is; the usual form: inputs of B rows
+ * that draw fills with rows picked by bome_rng_sample (bome/rng.h), their
+ * row numbers in a label vector for bome_gather_rows of a per-row outer
+ * variable (whose rows outside the batch then get exactly zero gradient),
+ * and the loss as the batch mean, an unbiased estimate of the full mean.
+ * Sampled in increasing order, B = n gives back the full-batch run.
+ *
+ * The rng is the one checkpoints keep, so a resumed run draws the same
+ * batches. On a data-parallel run the rng is the same on every worker:
+ * draw as many numbers on each (e.g. one seed for a generator of the
+ * worker's own, mixed with its rank), or they fall out of step. Non-zero
+ * from draw ends the run with that status. Returns BOME_OK or an error.
+ */
+typedef int (*bome_batch_fn)(void *ud, bome_rng *rng, long step, int k);
+int bome_problem_set_batches(bome_problem *p, bome_batch_fn draw, void *ud);
+
 /* ---- Methods ------------------------------------------------------------------ */
 
 /*

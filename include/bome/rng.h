@@ -24,5 +24,9 @@ uint64_t bome_rng_below(bome_rng *r, uint64_t n);
 double bome_rng_normal(bome_rng *r);
 /* Shuffles perm[0..n) in place (Fisher-Yates). */
 void bome_rng_shuffle(bome_rng *r, int32_t *perm, size_t n);
+/* k distinct indices of [0, n), each k-subset equally likely, into
+ * out[0..k) in increasing order (k <= n; k = n gives 0, 1, ..., n - 1).
+ * One uniform per index looked at: O(n). Minibatches without replacement. */
+void bome_rng_sample(bome_rng *r, size_t n, size_t k, int32_t *out);
 
 #endif
