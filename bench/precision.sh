@@ -6,7 +6,7 @@
 # 784-300-10 network in both precisions (MLP_ROWS rows). Prints every run's
 # line and the medians over the rounds.
 #
-#   bench/precision.sh [BUILD_DIR]    (default build; ROUNDS=3 MLP_ROWS=10000)
+#   bench/precision.sh [BUILD_DIR]    (default build; ROUNDS=3 MLP_ROWS=10000 THREADS="1 2")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -16,7 +16,7 @@ py=/usr/bin/python3 # Debian's interpreter: python3-torch belongs to it
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 grep -m1 'model name' /proc/cpuinfo
-for threads in 1 2; do
+for threads in ${THREADS:-1 2}; do
     export OPENBLAS_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
     for r in $(seq "$rounds"); do
         for b in bench_precision bench_precision_f32; do
