@@ -141,6 +141,9 @@ void ad_gemm_tn(int m, int M, int N, const bome_real *A, int lda, const bome_rea
 /* x[i] = exp(x[i]) for i < n, vectorized with the same kernel set
  * (vexp.c); libm's exp under AD_KERNEL_BLAS. Within about 1 ulp of libm. */
 void ad_exp_inplace(bome_real *x, size_t n);
+/* y[i] = tanh(x[i]): libm's in float64; in float32 from the vectorized exp
+ * in double, rounded once to float (vexp.c). */
+void ad_tanh_array(const bome_real *x, bome_real *y, size_t n);
 
 /* The CBLAS routines of the build's precision (cblas.h declares them). */
 #ifdef BOME_FLOAT32

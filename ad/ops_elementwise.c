@@ -2,7 +2,9 @@
  * element-wise backward kernels their reverse rules use. */
 #include "internal.h"
 
-#include <math.h>
+/* Type-generic: in the float32 build exp, log, tanh, ... of a float are
+ * expf, logf, tanhf, ... rather than double calls at double's price. */
+#include <tgmath.h>
 
 /* Elements [lo, hi) that rows [r0, r1) of n cover: a matrix's rows, or a
  * vector's elements (each element is a row for tiling). */
@@ -211,7 +213,7 @@ static void un_elems(const bome_node *n, size_t lo, size_t hi)
     case UN_SQRT: UN_LOOP(sqrt(v)); break;
     case UN_ABS: UN_LOOP(fabs(v)); break;
     case UN_SQUARE: UN_LOOP(v * v); break;
-    case UN_TANH: UN_LOOP(tanh(v)); break;
+    case UN_TANH: ad_tanh_array(x + lo, y + lo, hi - lo); break;
     case UN_SIGMOID: UN_LOOP(sigmoid(v)); break;
     case UN_RELU: UN_LOOP(v > 0 ? v : 0.0); break;
     case UN_SOFTPLUS: UN_LOOP(softplus(v)); break;

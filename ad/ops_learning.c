@@ -4,7 +4,9 @@
  * row-separable stretch of the tape block by block while it is in cache. */
 #include "internal.h"
 
-#include <math.h>
+/* Type-generic: in the float32 build exp, log, tanh, ... of a float are
+ * expf, logf, tanhf, ... rather than double calls at double's price. */
+#include <tgmath.h>
 
 static bome_real row_max(const bome_real *x, int C)
 {

@@ -108,6 +108,26 @@ static void exp_double(double *x, size_t n)
 }
 
 #ifdef BOME_FLOAT32
+/* tanh for float32 from the double exp kernels: tanh|x| = 1 - 2 / (e^2|x| + 1)
+ * in double, whose cancellation for small |x| costs at most 1e-16 / |x|
+ * relative, far below float's rounding for |x| >= 2^-12; below that, x - x^3/3
+ * is tanh to float's precision. libm's tanhf (through expm1f) took a quarter
+ * of the 784-300-10 network's float32 step. */
+void ad_tanh_array(const bome_real *x, bome_real *y, size_t n)
+{
+    double buf[256];
+    for (size_t i = 0; i < n; i += 256) {
+        size_t m = n - i < 256 ? n - i : 256;
+        for (size_t k = 0; k < m; k++)
+            buf[k] = 2.0 * fabs((double)x[i + k]);
+        exp_double(buf, m);
+        for (size_t k = 0; k < m; k++) {
+            double v = x[i + k], a = fabs(v), t = a < 0x1p-12 ? a - a * a * a / 3 : 1.0 - 2.0 / (buf[k] + 1.0);
+            y[i + k] = (bome_real)(signbit(v) ? -t : t); /* -0 stays -0, NaN NaN */
+        }
+    }
+}
+
 /* Single precision goes through the double kernels a chunk at a time: the
  * result is exp rounded once to float, and the conversions vectorize. */
 void ad_exp_inplace(bome_real *x, size_t n)
@@ -126,5 +146,11 @@ void ad_exp_inplace(bome_real *x, size_t n)
 void ad_exp_inplace(bome_real *x, size_t n)
 {
     exp_double(x, n);
+}
+
+void ad_tanh_array(const bome_real *x, bome_real *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        y[i] = tanh(x[i]);
 }
 #endif

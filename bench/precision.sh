@@ -42,15 +42,13 @@ for threads in ${THREADS:-1 2}; do
 done
 echo
 echo "medians over $rounds rounds (seconds per outer step; ratio: step / bandwidth floor)"
-awk '{
-    key = $1 " " $3 " threads " $5
-    for (i = 1; i < NF; i++) { if ($i == "step_s") s[key] = s[key] " " $(i + 1); if ($i == "ratio") q[key] = q[key] " " $(i + 1) }
-    keys[key] = 1
-} END {
-    for (k in keys) {
-        n = split(s[k], a, " "); asort(a); m = a[int((n + 1) / 2)]
-        line = sprintf("%-32s median step %.4f s", k, m)
-        if (q[k] != "") { n = split(q[k], b, " "); asort(b); line = line sprintf("  ratio to floor %s", b[int((n + 1) / 2)]) }
-        print line
-    }
-}' "$log" | sort
+# mawk has no sort: one "key value" line per run, sorted, then the middle one
+median() { # FIELD: the value after this field name
+    awk -v f="$1" '{ for (i = 1; i < NF; i++) if ($i == f) print $1 " " $3 " threads=" $5, $(i + 1) }' "$log" |
+        sort -k1,3 -k4g | awk '{ k = $1 " " $2 " " $3; v[k, ++n[k]] = $4 }
+            END { for (k in n) print k, v[k, int((n[k] + 1) / 2)] }' | sort
+}
+echo "step seconds:"
+median step_s
+echo "step / floor:"
+median ratio | grep -v nan || true
