@@ -2,10 +2,12 @@
  * tests/test_hardening.c: inputs that used to get through unchecked (issue
  * 12). Shapes whose byte count wraps around or that no node may hold; nodes
  * handed to a graph that did not make them; gzip IDX files whose trailer is
- * cut or corrupt, or that run on past the payload their header declares.
+ * cut or corrupt, or that run on past the payload their header declares;
+ * warm-start caches of another run, cut, damaged, or holding NaN or 1e300.
  */
 #include <criterion/criterion.h>
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 
 #include "bome/ad.h"
 #include "data.h"
+#include "hc_model.h"
 #include "idx_fixture.h"
 
 static bome_graph *g, *h;
@@ -330,4 +333,163 @@ Test(gzip, bytes_past_payload)
     idx_write(path_of("lab"), 1, DATA_IDX_MAGIC_LABELS, &n, 1, zeros, 8);
     cr_assert_eq(data_idx_read_labels(path_of("lab"), &lab, &ln, err, sizeof err), DATA_ERR_TRAILING, "%s", err);
     cr_assert(lab == NULL && ln == 0 && strstr(err, "2 bytes past"), "%s", err);
+}
+
+/* ---- the warm-start cache ------------------------------------------------------------ */
+
+static char cdir[64], cpath[600];
+static hc_model cm;
+static hc_cache_key ckey;
+static double cx[4 * 6];
+static int32_t cy[4] = {0, 1, 2, 1};
+
+/* A linear model of 6 features and 3 classes (W 3 x 6, b 3) with known
+ * values, and its key for a fit on 4 rows. */
+static void cache_setup(void)
+{
+    idx_tmpdir_make(cdir);
+    cr_assert_eq(hc_model_init(&cm, false, 6, 0, 3, 1), BOME_OK);
+    for (int i = 0; i < 24; i++)
+        cx[i] = 0.25 * i;
+    hc_set a = {cx, cy, 4}, none = {NULL, NULL, 0};
+    hc_fit fit = {.steps = 10, .lr = 0.1, .l2 = 1e-3};
+    hc_cache_key_make(&ckey, "noisy", &cm, a, none, none, &fit, 7);
+    for (int i = 0; i < cm.n_params; i++)
+        for (size_t k = 0; k < cm.size[i]; k++)
+            cm.theta[i][k] = 0.5 + (double)(10 * i) + (double)k;
+    snprintf(cpath, sizeof cpath, "%s/cache.bin", cdir);
+}
+
+static void cache_teardown(void)
+{
+    hc_model_free(&cm);
+    idx_tmpdir_remove(cdir);
+}
+
+TestSuite(cache, .init = cache_setup, .fini = cache_teardown);
+
+/* A model of cm's shapes filled with 7s: a load that is refused must leave
+ * every one of them. */
+static void sevens(hc_model *m)
+{
+    cr_assert_eq(hc_model_init(m, false, 6, 0, 3, 1), BOME_OK);
+    for (int i = 0; i < m->n_params; i++)
+        for (size_t k = 0; k < m->size[i]; k++)
+            m->theta[i][k] = 7;
+}
+
+static void expect_sevens(const hc_model *m)
+{
+    for (int i = 0; i < m->n_params; i++)
+        for (size_t k = 0; k < m->size[i]; k++)
+            cr_assert_eq(m->theta[i][k], 7.0, "parameter %d, value %zu was overwritten", i, k);
+}
+
+static void write_bytes(const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(cpath, "wb");
+    cr_assert(f && fwrite(b, 1, n, f) == n && fclose(f) == 0);
+}
+
+/* Loaded into m: refused, with a message holding want, and m untouched. */
+static void expect_rejected(const char *want)
+{
+    hc_model m;
+    char why[256] = "";
+    sevens(&m);
+    cr_assert_eq(hc_cache_load(cpath, &ckey, &m, why, sizeof why), HC_CACHE_REJECTED, "accepted");
+    cr_expect(strstr(why, want), "message '%s' lacks '%s'", why, want);
+    expect_sevens(&m);
+    hc_model_free(&m);
+}
+
+Test(cache, round_trip)
+{
+    cr_assert_eq(hc_cache_save(cpath, &ckey, &cm), BOME_OK);
+    hc_model m;
+    char why[256] = "";
+    sevens(&m);
+    cr_assert_eq(hc_cache_load(cpath, &ckey, &m, why, sizeof why), HC_CACHE_LOADED, "%s", why);
+    for (int i = 0; i < m.n_params; i++)
+        cr_assert_arr_eq(m.theta[i], cm.theta[i], m.size[i] * sizeof(bome_real));
+    hc_model_free(&m);
+    remove(cpath);
+    cr_expect_eq(hc_cache_load(cpath, &ckey, &m, why, sizeof why), HC_CACHE_ABSENT);
+}
+
+/* The old reader copied W value by value and noticed the end of the file
+ * only after it had overwritten the part that was there. */
+Test(cache, truncated_leaves_the_model_untouched)
+{
+    size_t n;
+    unsigned char *b = hc_cache_bytes(&ckey, &cm, &n);
+    cr_assert(b);
+    write_bytes(b, n - 4 - 8 * 10); /* ten values and the checksum cut */
+    expect_rejected("truncated");
+    write_bytes(b, 40); /* inside the header */
+    expect_rejected("truncated");
+    write_bytes(b, 0);
+    expect_rejected("not a bome cache file");
+    free(b);
+}
+
+/* NaN or 1e300 in a file whose header and checksum are right. */
+static void poke(size_t value, double v, bool fix_checksum)
+{
+    size_t n;
+    unsigned char *b = hc_cache_bytes(&ckey, &cm, &n);
+    cr_assert(b);
+    memcpy(b + n - 4 - 8 * (3 * 6 + 3) + 8 * value, &v, sizeof v);
+    if (fix_checksum) {
+        uint32_t crc = (uint32_t)crc32(0L, b, (uInt)(n - 4));
+        memcpy(b + n - 4, &crc, sizeof crc);
+    }
+    write_bytes(b, n);
+    free(b);
+}
+
+Test(cache, non_finite_or_huge_values_are_refused)
+{
+    poke(5, NAN, true);
+    expect_rejected("not finite");
+    poke(20, INFINITY, true);
+    expect_rejected("not finite");
+    poke(0, 1e300, true);
+    expect_rejected("out of range");
+    poke(3, 1.5, false);
+    expect_rejected("checksum");
+}
+
+/* Another data set (one pixel changed), another size, another step count or
+ * another start: another key, another file name, and a file made under one
+ * key is refused under the others. */
+Test(cache, key_holds_the_data_and_settings)
+{
+    cr_assert_eq(hc_cache_save(cpath, &ckey, &cm), BOME_OK);
+    char p0[600], p1[600];
+    hc_cache_path(p0, sizeof p0, cdir, &ckey, &cm);
+    hc_cache_key base = ckey, other[4];
+    hc_set a = {cx, cy, 4}, a3 = {cx, cy, 3}, none = {NULL, NULL, 0};
+    hc_fit fit = {.steps = 10, .lr = 0.1, .l2 = 1e-3}, fit11 = {.steps = 11, .lr = 0.1, .l2 = 1e-3};
+    hc_model zero;
+    cr_assert_eq(hc_model_init(&zero, false, 6, 0, 3, 1), BOME_OK);
+    cx[17] += 1e-9;
+    hc_cache_key_make(&other[0], "noisy", &zero, a, none, none, &fit, 7);
+    cx[17] -= 1e-9;
+    hc_cache_key_make(&other[1], "noisy", &zero, a3, none, none, &fit, 7);
+    hc_cache_key_make(&other[2], "noisy", &zero, a, none, none, &fit11, 7);
+    zero.theta[1][2] = 1;
+    hc_cache_key_make(&other[3], "noisy", &zero, a, none, none, &fit, 7);
+    zero.theta[1][2] = 0;
+    hc_cache_key same;
+    hc_cache_key_make(&same, "noisy", &zero, a, none, none, &fit, 7);
+    cr_assert(memcmp(&same, &base, sizeof same) == 0, "the same fit, another key");
+    for (int i = 0; i < 4; i++) {
+        hc_cache_path(p1, sizeof p1, cdir, &other[i], &cm);
+        cr_expect(strcmp(p0, p1), "key %d: the same file name", i);
+        ckey = other[i];
+        expect_rejected("another run");
+    }
+    ckey = base;
+    hc_model_free(&zero);
 }
