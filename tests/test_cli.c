@@ -176,8 +176,10 @@ static void put_be32(unsigned char *p, unsigned v)
     p[3] = (unsigned char)v;
 }
 
-/* Images whose class shows in their pixels, so a classifier can learn. */
-static void write_set(const char *dir, const char *prefix, int n, int side)
+/* Images whose class shows in their pixels, so a classifier can learn;
+ * shift moves every label (and the pixels that show it): another data set
+ * of the same shapes. */
+static void write_set_shifted(const char *dir, const char *prefix, int n, int side, int shift)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
@@ -188,7 +190,7 @@ static void write_set(const char *dir, const char *prefix, int n, int side)
     gzwrite(f, h, 16);
     for (int i = 0; i < n; i++)
         for (int p = 0; p < side * side; p++) {
-            unsigned char px = (unsigned char)((p % 10 == i % 10 ? 200 : 20) + (i * 7 + p * 13) % 40);
+            unsigned char px = (unsigned char)((p % 10 == (i + shift) % 10 ? 200 : 20) + (i * 7 + p * 13) % 40);
             gzwrite(f, &px, 1);
         }
     gzclose(f);
@@ -198,10 +200,15 @@ static void write_set(const char *dir, const char *prefix, int n, int side)
     put_be32(h, 0x801), put_be32(h + 4, (unsigned)n);
     gzwrite(f, h, 8);
     for (int i = 0; i < n; i++) {
-        unsigned char y = (unsigned char)(i % 10);
+        unsigned char y = (unsigned char)((i + shift) % 10);
         gzwrite(f, &y, 1);
     }
     gzclose(f);
+}
+
+static void write_set(const char *dir, const char *prefix, int n, int side)
+{
+    write_set_shifted(dir, prefix, n, side, 0);
 }
 
 /* A temporary directory holding a small synthetic IDX data set: 600 training
@@ -265,6 +272,51 @@ Test(cli, hyperclean_end_to_end, .timeout = 120)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+/* The warm-start cache answers only for its own experiment: another data
+ * set of the same shapes, or another corrupted-label count, in the same
+ * --out-dir trains anew; a damaged cache is refused in one line and
+ * replaced; the same run again loads it. */
+Test(cli, cache_is_keyed_by_data_and_sizes, .timeout = 180)
+{
+    char dir[] = "/tmp/bome-hcc-XXXXXX", other[700], args[2048];
+    synthetic_idx_dir(dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    cr_assert_eq(mkdir(other, 0777), 0);
+    write_set_shifted(other, "train", 600, 8, 3);
+    write_set_shifted(other, "t10k", 200, 8, 3);
+    const char *run = "run hyperclean --out-dir %s/out --data-dir %s --sizes 400,100,100,%s --warm-steps 20 --steps 1 "
+                      "--eval-every 1 --no-plot --threads 1";
+    snprintf(args, sizeof args, run, dir, dir, "200");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(!strstr(out, "loaded from cache") && strstr(out, "cached"), "%s", out);
+    snprintf(args, sizeof args, run, dir, other, "200");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(!strstr(out, "loaded from cache"), "another data set got the first one's models: %s", out);
+    snprintf(args, sizeof args, run, dir, dir, "0");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    /* the comparisons that never see the corrupted labels are the same fits */
+    cr_expect(strstr(out, "warm start (noisy train + validation): trained"),
+              "--sizes ...,0 got the corrupted run's warm start: %s", out);
+    cr_expect(strstr(out, "comparison: validation only: loaded from cache"), "%s", out);
+    snprintf(args, sizeof args, run, dir, dir, "200");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(strstr(out, "warm start (noisy train + validation): loaded from cache"), "%s", out);
+    /* damage every cache file in the middle of its parameters */
+    char script[1024];
+    snprintf(script, sizeof script,
+             "for f in %s/out/cache/*.bin; do printf 'zzzzzzzz' | dd of=$f bs=1 seek=300 conv=notrunc 2>/dev/null; done",
+             dir);
+    cr_assert_eq(system(script), 0);
+    snprintf(args, sizeof args, run, dir, dir, "200");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(strstr(out, "rejected: checksum mismatch") && strstr(out, "training anew"), "%s", out);
+    cr_expect(!strstr(out, "loaded from cache"), "%s", out);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(strstr(out, "warm start (noisy train + validation): loaded from cache"), "not rewritten: %s", out);
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    cr_expect_eq(system(script), 0);
 }
 
 /* --save-v: a row per training example, traceable to its image in the IDX
