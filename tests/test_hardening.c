@@ -281,11 +281,13 @@ static void read_images(int code, const char *want)
     cr_assert_not_null(strstr(err, want), "'%s' lacks '%s'", err, want);
 }
 
-static void cut_tail(long bytes)
+static void cut_tail_of(const char *name, long bytes)
 {
     struct stat st;
-    cr_assert(!stat(path_of("img"), &st) && !truncate(path_of("img"), st.st_size - bytes));
+    cr_assert(!stat(path_of(name), &st) && !truncate(path_of(name), st.st_size - bytes));
 }
+
+static void cut_tail(long bytes) { cut_tail_of("img", bytes); }
 
 /* Inverts the byte at from_end bytes before the end. */
 static void flip(long from_end)
@@ -492,4 +494,82 @@ Test(cache, key_holds_the_data_and_settings)
     }
     ckey = base;
     hc_model_free(&zero);
+}
+
+/* ---- gzip IDX files of every size ------------------------------------------------- */
+
+TestSuite(gzip_sizes, .init = gz_setup, .fini = gz_teardown);
+
+/* Labels of n pseudo-random bytes (deflate cannot shrink them, so the
+ * stream's layout follows n) through zlib at level, plus extra raw bytes
+ * after the gzip stream. */
+static void write_labels(uint32_t n, int level, const char *extra, size_t extra_len)
+{
+    static uint8_t buf[8 + 300000];
+    for (int b = 0; b < 4; b++) {
+        buf[b] = (uint8_t)(DATA_IDX_MAGIC_LABELS >> (24 - 8 * b));
+        buf[4 + b] = (uint8_t)(n >> (24 - 8 * b));
+    }
+    uint32_t x = 12345;
+    for (uint32_t i = 0; i < n; i++)
+        buf[8 + i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 24);
+    char mode[8];
+    snprintf(mode, sizeof mode, "wb%d", level);
+    gzFile f = gzopen(path_of("lab"), mode);
+    cr_assert(f && gzwrite(f, buf, 8 + n) == (int)(8 + n) && gzclose(f) == Z_OK);
+    FILE *g = fopen(path_of("lab"), "ab");
+    cr_assert(g && fwrite(extra, 1, extra_len, g) == extra_len && fclose(g) == 0);
+}
+
+static int read_labels(char *msg, size_t len)
+{
+    uint8_t *lab = NULL;
+    int n = -1;
+    int rc = data_idx_read_labels(path_of("lab"), &lab, &n, msg, len);
+    cr_assert(rc ? lab == NULL && n == 0 : lab != NULL);
+    free(lab);
+    return rc;
+}
+
+/* A cut trailer, whatever the stream's layout. gzread reports a clean end
+ * of file when the input runs out inside a member, unless that happens in
+ * the read that refills its buffer, so the reader over gzread caught it
+ * only with its 128 KB buffer (with zlib's default 8 KB it did not). */
+Test(gzip_sizes, trailer_cut)
+{
+    const uint32_t sizes[] = {1, 100, 4000, 8192, 40000, 131072, 250000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int level = 0; level <= 9; level += 9)
+            for (long cut = 1; cut <= 8; cut++) {
+                write_labels(sizes[i], level, "", 0);
+                cr_assert_eq(read_labels(err, sizeof err), 0, "%u labels: %s", sizes[i], err);
+                cut_tail_of("lab", cut);
+                cr_expect_eq(read_labels(err, sizeof err), DATA_ERR_TRUNCATED,
+                             "%u labels at level %d, %ld trailer bytes cut: '%s'", sizes[i], level, cut, err);
+            }
+}
+
+/* After a gzip member only another member may come; gzread ignored any
+ * other bytes there. */
+Test(gzip_sizes, bytes_past_the_stream)
+{
+    write_labels(1000, 6, "junk", 4);
+    cr_expect_eq(read_labels(err, sizeof err), DATA_ERR_TRAILING, "'%s'", err);
+    cr_expect(strstr(err, "4 bytes past"), "'%s'", err);
+    write_labels(1000, 6, "\x1f", 1);
+    cr_expect_eq(read_labels(err, sizeof err), DATA_ERR_TRAILING, "'%s'", err);
+}
+
+/* Two members, as `cat a.gz b.gz` makes: one file. */
+Test(gzip_sizes, members_in_a_row)
+{
+    uint32_t n = 6;
+    idx_write(path_of("lab"), 1, DATA_IDX_MAGIC_LABELS, &n, 1, "abc", 3);
+    gzFile f = gzopen(path_of("lab"), "ab"); /* a second member */
+    cr_assert(f && gzwrite(f, "def", 3) == 3 && gzclose(f) == Z_OK);
+    uint8_t *lab = NULL;
+    int got = 0;
+    cr_assert_eq(data_idx_read_labels(path_of("lab"), &lab, &got, err, sizeof err), 0, "%s", err);
+    cr_expect(got == 6 && !memcmp(lab, "abcdef", 6));
+    free(lab);
 }
