@@ -136,6 +136,13 @@ int cli_checkpoint_load(const char *path, bome_solver *s, char *err, size_t errl
 /* The CSV cut back to its header and rows up to step, open for appending. */
 FILE *cli_csv_resume(const char *path, long step, char *err, size_t errlen);
 
+/* ---- Outputs (outputs.c) ---- */
+
+/* 2 with a message naming both flags when two of the run's files (the CSV,
+ * --save-v, --dot, --checkpoint, the plot and the picture of v, which may
+ * be NULL) are one, or --resume is one of them but --checkpoint; else 0. */
+int cli_outputs_check(const cli_args *a, const char *csv, const char *plot, const char *image);
+
 /* ---- The BLAS (blas_kernel.c) ---- */
 
 /* --threads N, else what OpenBLAS was given (OPENBLAS_NUM_THREADS), else 1:

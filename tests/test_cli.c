@@ -168,6 +168,67 @@ Test(cli, dot_export_of_the_bome_graph)
     cr_expect(strstr(out, "softmax") && strstr(out, "'w'") && strstr(out, "'x_T'"));
 }
 
+/* --dot is an output like the others: a path that cannot be opened fails
+ * the run before it starts, a write that fails (/dev/full: the old code
+ * checked before flushing) fails it after; either way exit 1 and no CSV. */
+Test(cli, dot_errors_exit_non_zero_and_leave_nothing)
+{
+    char dir[] = "/tmp/bome-dote-XXXXXX", args[512], csv[128];
+    cr_assert(mkdtemp(dir));
+    snprintf(csv, sizeof csv, "%s/log.csv", dir);
+    snprintf(args, sizeof args, "run coreset --steps 3 --quiet --csv %s --dot %s/no-such-dir/g.dot", csv, dir);
+    cr_expect_eq(bome(args), 1, "%s", out);
+    cr_expect(strstr(out, "--dot: cannot write") && strstr(out, "no-such-dir/g.dot"), "%s", out);
+    cr_expect_neq(access(csv, F_OK), 0, "the CSV was left behind");
+    snprintf(args, sizeof args, "run coreset --steps 3 --quiet --csv %s --dot /dev/full", csv);
+    cr_expect_eq(bome(args), 1, "%s", out);
+    cr_expect(strstr(out, "--dot: writing /dev/full failed"), "%s", out);
+    cr_expect_neq(access(csv, F_OK), 0, "the CSV was left behind");
+    cr_expect_eq(access("/dev/full", F_OK), 0, "/dev/full was removed");
+    rmdir(dir);
+}
+
+/* Two outputs naming one file are refused before anything is written, the
+ * file left as it was: the same path, the same file by another path (./,
+ * .., a hard link), the default CSV of an experiment, the file resumed. */
+Test(cli, outputs_naming_one_file_are_refused)
+{
+    char dir[] = "/tmp/bome-same-XXXXXX", args[1024], script[2048];
+    cr_assert(mkdtemp(dir));
+    const char *cases[][2] = {
+        {"run coreset --steps 3 --csv %s/x --dot %s/x", "--csv and --dot name the same file"},
+        {"run coreset --steps 3 --csv %s/x --dot %s/./sub/../x", "--csv and --dot"},
+        {"run coreset --steps 3 --csv %s/x --checkpoint %s/link", "--csv and --checkpoint"},
+        {"run coreset --steps 3 --csv %s/x --resume %s/x", "--csv and --resume"},
+        {"run hyperclean --csv %s/x --save-v %s/x", "--csv and --save-v"},
+        {"run hyperclean --out-dir %s --save-v %s/hyperclean.csv", "--csv and --save-v"},
+        {"run hyperclean --data-dir /nonexistent --out-dir %s --no-plot --csv %s/o.csv --dot %s/hyperclean.png", NULL},
+        {"run hyperclean --out-dir %s --csv %s/o.csv --dot %s/hyperclean.png", "--dot and the plot"},
+    };
+    snprintf(script, sizeof script, "mkdir %s/sub && echo kept > %s/x && ln %s/x %s/link && echo kept > %s/hyperclean.csv",
+             dir, dir, dir, dir, dir);
+    cr_assert_eq(system(script), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, cases[i][0], dir, dir, dir);
+        int rc = bome(args);
+        if (!cases[i][1]) { /* no plot: the name is free (the run fails on the missing data) */
+            cr_expect(rc != 2 && !strstr(out, "same file"), "%s: %s", args, out);
+            continue;
+        }
+        cr_expect_eq(rc, 2, "%s: %s", args, out);
+        cr_expect(strstr(out, cases[i][1]) && strstr(out, "same file"), "%s: %s", args, out);
+    }
+    snprintf(script, sizeof script, "cd %s && cat x hyperclean.csv | tr -d '\n'; ls | tr '\n' ' '", dir);
+    FILE *p = popen(script, "r");
+    cr_assert(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    pclose(p);
+    cr_expect_str_eq(out, "keptkepthyperclean.csv link sub x ", "files were written or changed");
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    cr_expect_eq(system(script), 0);
+}
+
 /* ---- hyper-cleaning on a small synthetic IDX set ------------------------------ */
 
 static void put_be32(unsigned char *p, unsigned v)
