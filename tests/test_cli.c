@@ -683,3 +683,41 @@ Test(cli, strict_arguments)
     cr_expect_eq(bome("run sinusoid --hidden 0 --steps 1"), 1, "%s", out);
     cr_expect(strstr(out, "must be whole numbers >= 1"), "%s", out);
 }
+
+/* ---- issue 12's examples of output lost with exit 0 ---- */
+
+/* An option refused by the problem or the solver leaves no header-only CSV. */
+Test(cli, option_error_leaves_no_csv)
+{
+    char dir[] = "/tmp/bome-opt-XXXXXX", args[512], csv[128];
+    cr_assert(mkdtemp(dir));
+    snprintf(csv, sizeof csv, "%s/log.csv", dir);
+    const char *runs[] = {"run ufo-toy --window -1 --steps 1 --csv %s", "run coreset --lr-outer -1 --csv %s",
+                          "run coreset --T 0 --csv %s", "run sinusoid --hidden 0 --steps 1 --csv %s"};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        snprintf(args, sizeof args, runs[i], csv);
+        cr_expect_neq(bome(args), 0, "%s: %s", args, out);
+        cr_expect_neq(access(csv, F_OK), 0, "%s left %s", args, csv);
+        remove(csv);
+    }
+    rmdir(dir);
+}
+
+/* SIGTERM during an experiment with --save-v: exit 128 + 15, and neither
+ * the CSV nor an empty --save-v file is left. */
+Test(cli, sigterm_leaves_no_empty_save_v, .timeout = 120)
+{
+    char dir[] = "/tmp/bome-sigv-XXXXXX", script[4096];
+    synthetic_idx_dir(dir);
+    snprintf(script, sizeof script,
+             "cd %s && ($B run hyperclean --data-dir . --out-dir o --sizes 400,100,100,200 --warm-steps 5 --steps 1000000 "
+             "--eval-every 100000 --no-plot --threads 1 --quiet --csv a.csv --save-v v.csv & p=$!; "
+             "while kill -0 $p 2>/dev/null && [ ! -s a.csv ]; do sleep 0.01; done; sleep 0.3; kill -TERM $p; wait $p; echo \"rc=$?\"); "
+             "test -e v.csv && echo v-left; test -e a.csv && echo csv-left; true",
+             dir);
+    sh(script);
+    cr_expect(strstr(out, "rc=143"), "%s", out);
+    cr_expect(!strstr(out, "v-left") && !strstr(out, "csv-left"), "%s", out);
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    sh(script);
+}
