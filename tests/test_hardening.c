@@ -3,7 +3,8 @@
  * 12). Shapes whose byte count wraps around or that no node may hold; nodes
  * handed to a graph that did not make them; gzip IDX files whose trailer is
  * cut or corrupt, or that run on past the payload their header declares;
- * warm-start caches of another run, cut, damaged, or holding NaN or 1e300.
+ * warm-start caches of another run, cut, damaged, or holding NaN or 1e300;
+ * a node kept from a freed graph.
  */
 #include <criterion/criterion.h>
 
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "bome/ad.h"
+#include "bome/opt.h"
 #include "data.h"
 #include "hc_model.h"
 #include "idx_fixture.h"
@@ -572,4 +574,58 @@ Test(gzip_sizes, members_in_a_row)
     cr_assert_eq(data_idx_read_labels(path_of("lab"), &lab, &got, err, sizeof err), 0, "%s", err);
     cr_expect(got == 6 && !memcmp(lab, "abcdef", 6));
     free(lab);
+}
+
+/* ---- a node kept across two solves ------------------------------------------------ */
+
+/* The user's f keeps a node of the first solver's graph and hands it to the
+ * second solver's builders: once that graph is freed the node is freed
+ * memory, which the library must refuse without reading it (under ASan,
+ * reading it was a use-after-free). */
+static bome_node *kept;
+static bool use_kept;
+
+static bome_node *kept_f(bome_graph *gr, const bome_vars *v, void *ctx)
+{
+    (void)ctx;
+    if (!use_kept)
+        kept = v->v[0];
+    bome_node *w = use_kept ? bome_add(gr, kept, v->v[0]) : v->v[0];
+    return bome_sumsq(gr, bome_sub(gr, v->theta[0], w));
+}
+
+static bome_node *kept_g(bome_graph *gr, const bome_vars *v, void *ctx)
+{
+    (void)ctx;
+    return bome_sumsq(gr, bome_sub(gr, v->theta[0], v->v[0]));
+}
+
+Test(foreign, node_kept_across_two_solves)
+{
+    bome_real w[2] = {1, 2}, t[2] = {0, 0};
+    bome_problem *p = bome_problem_new();
+    bome_problem_add_outer(p, "w", BOME_VECTOR(2), w);
+    bome_problem_add_inner(p, "t", BOME_VECTOR(2), t);
+    bome_problem_set_objectives(p, kept_f, kept_g, NULL);
+    bome_options o;
+    bome_options_default(&o);
+    o.max_steps = 2;
+    use_kept = false;
+    bome_solver *s = bome_solver_new(p, &o);
+    cr_assert(s && bome_solver_status(s) == BOME_OK, "%s", s ? bome_solver_errmsg(s) : "NULL");
+    cr_assert_eq(bome_solver_run(s, NULL), BOME_OK);
+    bome_solver_free(s);
+    /* a graph that may take the freed memory's address */
+    bome_graph *spacer = bome_graph_new();
+    for (int i = 0; i < 2000; i++)
+        bome_param(spacer, NULL, BOME_VECTOR(2));
+    use_kept = true;
+    s = bome_solver_new(p, &o);
+    cr_assert_not_null(s);
+    const char *msg = bome_solver_errmsg(s);
+    cr_expect_neq(bome_solver_status(s), BOME_OK, "the stale node was taken");
+    cr_expect(strstr(msg, "not a node of a live graph") || strstr(msg, "belongs to another graph"), "'%s'", msg);
+    bome_solver_free(s);
+    bome_graph_free(spacer);
+    bome_problem_free(p);
 }
