@@ -134,6 +134,14 @@ static void setup_progress(void *ud, const char *what, long done, long total, do
         fprintf(stderr, "\r\033[K%s: step %ld/%ld", what, done, total);
 }
 
+/* A signal gives up the set-up's training too: on the full data set a warm
+ * start takes minutes, and no step would come to stop at. */
+static int setup_cancel(void *ud)
+{
+    (void)ud;
+    return cli_signal != 0;
+}
+
 /* ---- Files ---- */
 
 static int make_dir(const char *path, char *err, size_t errlen)
@@ -234,12 +242,18 @@ int cli_run(cli_args *a)
         snprintf(x.err, sizeof x.err, "--dot: cannot write %.900s: %s", a->dot_path, strerror(errno));
         rc = BOME_ERR_IO;
     }
-    prob_run r = {.params = a->params, .o = &a->o, .note = note, .progress = setup_progress, .ud = a};
+    prob_run r = {.params = a->params, .o = &a->o, .note = note, .progress = setup_progress, .cancel = setup_cancel,
+                  .ud = a};
     r.out_dir = cli_experiment(c) ? a->out_dir : NULL;
     x.r = &r;
     if (!rc && (rc = c->create(&r, a->start, a->o.seed, x.err, sizeof x.err)) && !x.err[0])
         snprintf(x.err, sizeof x.err, "%s", bome_problem_errmsg(r.problem));
     bome_solver *s = NULL;
+    if (rc && cli_signal) {
+        fprintf(stderr, "bome: stopped by signal %d during the set-up (%s)\n", (int)cli_signal, x.err);
+        rc = 128 + (int)cli_signal;
+        goto done;
+    }
     if (rc) {
         fprintf(stderr, "bome: %s: %s\n", c->name, x.err);
         rc = 1;

@@ -46,6 +46,12 @@ static void fit_progress(void *ud, int step, int steps, double held_loss)
     prob_progress(n->r, n->what, step, steps, held_loss);
 }
 
+static int fit_cancel(void *ud)
+{
+    const prob_run *r = ((fit_news *)ud)->r;
+    return r->cancel && r->cancel(r->ud);
+}
+
 int prob_fit(const prob_run *r, const char *key, const char *what, hc_model *m, hc_set a,
              hc_set b, hc_set held, hc_fit fit, bool use_cache, char *err, size_t errlen)
 {
@@ -76,6 +82,7 @@ int prob_fit(const prob_run *r, const char *key, const char *what, hc_model *m, 
     fit_news news = {r, what};
     fit.threads = prob_threads(r);
     fit.progress = fit_progress;
+    fit.cancel = fit_cancel;
     fit.ud = &news;
     int rc = hc_train(m, a, b, held, &fit, err, errlen);
     if (rc)

@@ -207,6 +207,11 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, ch
             fit->progress(fit->ud, t, fit->steps, held_loss);
         if (t == fit->steps)
             break;
+        if (fit->cancel && fit->cancel(fit->ud)) {
+            rc = BOME_ERR_STATE;
+            snprintf(err, errlen, "training interrupted at step %d of %d", t, fit->steps);
+            goto done;
+        }
         if ((rc = bome_plan_run(plan)))
             break;
         for (int i = 0; i < m->n_params; i++) {

@@ -55,6 +55,8 @@ typedef struct hc_fit {
     void *penalty_ud;
     int threads;
     hc_progress_fn progress;
+    /* asked every step: non-zero gives the training up (may be NULL) */
+    int (*cancel)(void *ud);
     void *ud;
     /* The penalty's own data (its fixed weights), for the cache key: the
      * function pointer says nothing of what it penalizes. */

@@ -721,3 +721,24 @@ Test(cli, sigterm_leaves_no_empty_save_v, .timeout = 120)
     snprintf(script, sizeof script, "rm -rf %s", dir);
     sh(script);
 }
+
+/* SIGTERM during the set-up's training (the warm start: minutes on the full
+ * data set, with no solver step to stop at) stops it too: exit 128 + 15,
+ * no cache of the unfinished fit, no empty --save-v. */
+Test(cli, sigterm_during_the_warm_start, .timeout = 60)
+{
+    char dir[] = "/tmp/bome-sigw-XXXXXX", script[4096];
+    synthetic_idx_dir(dir);
+    snprintf(script, sizeof script,
+             "cd %s && ($B run hyperclean --data-dir . --out-dir o --sizes 400,100,100,200 --warm-steps 2000000000 "
+             "--steps 1 --no-plot --threads 1 --save-v v.csv 2>&1 & p=$!; "
+             "while kill -0 $p 2>/dev/null && [ ! -d o/cache ]; do sleep 0.01; done; sleep 0.3; kill -TERM $p; "
+             "wait $p; echo \"rc=$?\"); ls o/cache | wc -l; test -e v.csv && echo v-left; true",
+             dir);
+    sh(script);
+    cr_expect(strstr(out, "rc=143"), "%s", out);
+    cr_expect(strstr(out, "stopped by signal 15 during the set-up (training interrupted"), "%s", out);
+    cr_expect(strstr(out, "\n0\n") && !strstr(out, "v-left"), "%s", out);
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    sh(script);
+}
