@@ -592,13 +592,16 @@ Test(cli, kill_9_and_resume_is_bit_for_bit, .timeout = 300)
                       "--steps 1500 --seed 3 --quiet";
     snprintf(script, sizeof script, "cd %s && %s --csv full.csv --json > full.json", dir, run);
     cr_assert_eq(sh(script), 0, "%s", out);
-    /* kill -9 once a checkpoint exists and the run has gone on a random while */
+    /* kill -9 once a checkpoint exists and the CSV has reached a random row
+     * (a random step, whatever the machine's speed: a random wait of up to
+     * 0.3 s outlasted the whole run on an idle machine) */
     srand((unsigned)time(NULL));
     snprintf(script, sizeof script,
              "cd %s && (%s --csv part.csv --checkpoint ck --checkpoint-every 25 > /dev/null 2>&1 & echo $! > pid; "
-             "wait) & sleep 0.05; while [ ! -s %s/ck ]; do sleep 0.01; done; sleep 0.%03d; "
+             "wait) & sleep 0.05; while [ ! -s %s/ck ]; do sleep 0.01; done; "
+             "while [ $(wc -l < %s/part.csv) -lt %d ] && kill -0 $(cat %s/pid) 2>/dev/null; do sleep 0.002; done; "
              "kill -9 $(cat %s/pid) 2>/dev/null && echo killed; wait",
-             dir, run, dir, rand() % 300, dir);
+             dir, run, dir, dir, 50 + rand() % 1300, dir, dir);
     cr_assert_eq(sh(script), 0, "%s", out);
     bool killed = strstr(out, "killed") != NULL;
     snprintf(script, sizeof script, "cd %s && wc -l < part.csv", dir);
