@@ -50,6 +50,47 @@ static size_t header_bytes(void)
     return (sizeof(struct arena_chunk) + ALIGN - 1) / ALIGN * ALIGN;
 }
 
+/* The span of chunk c (size bytes) into g's sorted spans; false when
+ * memory runs out (nothing changed then). */
+static bool span_add(bome_graph *g, const void *c, size_t size)
+{
+    if (g->n_spans == g->cap_spans) {
+        size_t cap = g->cap_spans ? 2 * g->cap_spans : 16;
+        uintptr_t *ns = ad_raw_alloc(g, cap * 2 * sizeof *ns);
+        if (!ns)
+            return false;
+        if (g->n_spans)
+            memcpy(ns, g->spans, g->n_spans * 2 * sizeof *ns);
+        ad_raw_free(g, g->spans, g->cap_spans * 2 * sizeof *ns);
+        g->spans = ns;
+        g->cap_spans = cap;
+    }
+    uintptr_t b = (uintptr_t)c;
+    size_t at = g->n_spans;
+    while (at > 0 && g->spans[2 * (at - 1)] > b)
+        at--;
+    memmove(g->spans + 2 * (at + 1), g->spans + 2 * at, (g->n_spans - at) * 2 * sizeof *g->spans);
+    g->spans[2 * at] = b;
+    g->spans[2 * at + 1] = b + size;
+    g->n_spans++;
+    return true;
+}
+
+/* Whether a node record at p would lie inside one of g's chunks. */
+static bool in_arena(const bome_graph *g, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    size_t lo = 0, hi = g->n_spans;
+    while (lo < hi) { /* the first span beginning after a */
+        size_t mid = (lo + hi) / 2;
+        if (g->spans[2 * mid] <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && a >= g->spans[2 * (lo - 1)] && a + sizeof(bome_node) <= g->spans[2 * (lo - 1) + 1];
+}
+
 /*
  * A zeroed block of the arena starting on a multiple of align (a power of two
  * no larger than ALIGN; chunks start on an ALIGN boundary). NULL when the
@@ -74,6 +115,10 @@ static void *arena_take(bome_graph *g, size_t bytes, size_t align)
         struct arena_chunk *nc = ad_raw_alloc(g, want);
         if (!nc)
             return NULL;
+        if (!span_add(g, nc, want)) {
+            ad_raw_free(g, nc, want);
+            return NULL;
+        }
         nc->size = want;
         uintptr_t base = (uintptr_t)nc + header_bytes();
         nc->used = header_bytes() + ((ALIGN - base % ALIGN) % ALIGN);
@@ -148,9 +193,12 @@ const char *bome_status_str(int status)
 }
 
 /* Graph ids come from one counter for the process, so a node of a freed
- * graph does not match a new graph that happens to get the same address. */
+ * graph does not match a new graph that happens to get the same address.
+ * The same lock keeps the list of live graphs, in which a node that is not
+ * its graph's is looked for before its name is read for the message. */
 static pthread_mutex_t id_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t last_graph_id;
+static bome_graph *live;
 
 bome_graph *bome_graph_new(void) { return bome_graph_new_alloc(NULL, NULL); }
 
@@ -166,6 +214,10 @@ bome_graph *bome_graph_new_alloc(bome_alloc_fn alloc, void *ud)
     g->ud = ud;
     pthread_mutex_lock(&id_lock);
     g->id = ++last_graph_id;
+    g->next_live = live;
+    if (live)
+        live->prev_live = g;
+    live = g;
     pthread_mutex_unlock(&id_lock);
     g->tile_min_rows = 4096;
     g->tile_block_rows = 64;
@@ -178,6 +230,14 @@ void bome_graph_free(bome_graph *g)
 {
     if (!g)
         return;
+    pthread_mutex_lock(&id_lock);
+    if (g->prev_live)
+        g->prev_live->next_live = g->next_live;
+    else
+        live = g->next_live;
+    if (g->next_live)
+        g->next_live->prev_live = g->prev_live;
+    pthread_mutex_unlock(&id_lock);
     struct arena_chunk *c = g->chunks;
     while (c) {
         struct arena_chunk *next = c->next;
@@ -188,6 +248,8 @@ void bome_graph_free(bome_graph *g)
         g->alloc(g->ud, g->nodes, g->cap_nodes * sizeof *g->nodes, 0);
     if (g->mark)
         g->alloc(g->ud, g->mark, g->cap_mark, 0);
+    if (g->spans)
+        g->alloc(g->ud, g->spans, g->cap_spans * 2 * sizeof *g->spans, 0);
     g->alloc(g->ud, g, sizeof *g, 0);
 }
 
@@ -228,17 +290,25 @@ bool ad_shape_eq(bome_shape a, bome_shape b)
 
 bool ad_own(bome_graph *g, const bome_node *n, const char *fmt, ...)
 {
-    if (n->graph == g->id)
+    if (in_arena(g, n) && n->graph == g->id)
         return true;
     char where[200];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(where, sizeof where, fmt, ap);
     va_end(ap);
-    if (n->name)
+    /* its name only from a graph still alive, under the lock that keeps it so */
+    pthread_mutex_lock(&id_lock);
+    const bome_graph *h = live;
+    while (h && !in_arena(h, n))
+        h = h->next_live;
+    if (!h || h == g) /* in g's arena but not a node of g: a freed graph's, reused */
+        ad_error(g, BOME_ERR_ARG, "%s: not a node of a live graph (one of a graph since freed?)", where);
+    else if (n->name)
         ad_error(g, BOME_ERR_ARG, "%s: node '%s' belongs to another graph", where, n->name);
     else
         ad_error(g, BOME_ERR_ARG, "%s: node %d (%s) belongs to another graph", where, n->id, n->op->name);
+    pthread_mutex_unlock(&id_lock);
     return false;
 }
 

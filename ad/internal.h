@@ -65,6 +65,12 @@ struct bome_graph {
     void *ud;
     uint64_t id; /* unique in the process, never 0: what its nodes carry */
     struct arena_chunk *chunks;
+    /* [begin, end) of each chunk, sorted: a pointer is one of g's nodes only
+     * if it lies there, which is asked before a node is read (a node of a
+     * freed graph must not be) */
+    uintptr_t *spans;
+    size_t n_spans, cap_spans;
+    bome_graph *prev_live, *next_live; /* the live graphs (graph.c) */
     size_t bytes;
     bome_node **nodes;
     size_t n_nodes, cap_nodes;
@@ -190,9 +196,11 @@ bool ad_size_ok(bome_graph *g, const char *what, const char *name, bome_shape s)
 
 /*
  * Whether g made n. If not, records BOME_ERR_ARG: "<context>: node 'x'
- * belongs to another graph", the context printf-style (the function and
- * which argument). Checked where nodes enter (builders, grad, eval, plans,
- * set and bind), never while running a plan.
+ * belongs to another graph" (or "is not a node of a live graph" for one
+ * whose graph was freed), the context printf-style (the function and which
+ * argument). n is read only once it is known to lie in a live graph's
+ * arena. Checked where nodes enter (builders, grad, eval, plans, set and
+ * bind), never while running a plan.
  */
 bool ad_own(bome_graph *g, const bome_node *n, const char *fmt, ...)
 #if defined(__GNUC__)

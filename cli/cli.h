@@ -155,6 +155,13 @@ void cli_workers_stats(const bome_options *o, long *sums, double *values);
 /* This process's rank (0 without workers): only rank 0 writes and prints. */
 static inline int cli_rank(const bome_options *o) { return o->workers ? o->workers->rank : 0; }
 
+/* ---- Outputs (outputs.c) ---- */
+
+/* 2 with a message naming both flags when two of the run's files (the CSV,
+ * --save-v, --dot, --checkpoint, the plot and the picture of v, which may
+ * be NULL) are one, or --resume is one of them but --checkpoint; else 0. */
+int cli_outputs_check(const cli_args *a, const char *csv, const char *plot, const char *image);
+
 /* ---- The BLAS (blas_kernel.c) ---- */
 
 /* --threads N, else what OpenBLAS was given (OPENBLAS_NUM_THREADS), else 1:

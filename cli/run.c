@@ -147,6 +147,14 @@ static void setup_progress(void *ud, const char *what, long done, long total, do
         fprintf(stderr, "\r\033[K%s: step %ld/%ld", what, done, total);
 }
 
+/* A signal gives up the set-up's training too: on the full data set a warm
+ * start takes minutes, and no step would come to stop at. */
+static int setup_cancel(void *ud)
+{
+    (void)ud;
+    return cli_signal != 0;
+}
+
 /* ---- Files ---- */
 
 static int make_dir(const char *path, char *err, size_t errlen)
@@ -173,13 +181,18 @@ static int open_csv(run_ctx *x, const char *path, bome_solver *s)
     return x->csv ? 0 : BOME_ERR_IO;
 }
 
-static void write_dot(const cli_args *a, bome_solver *s)
+/* The graph into the file --dot opened; a failed write is the run's error. */
+static int write_dot(run_ctx *x, FILE **dot, bome_solver *s)
 {
-    FILE *dot = fopen(a->dot_path, "w");
-    if (!dot || bome_graph_dot(bome_solver_graph(s), dot, 0, NULL) != BOME_OK)
-        fprintf(stderr, "bome: cannot write %s\n", a->dot_path);
-    if (dot)
-        fclose(dot);
+    int bad = bome_graph_dot(bome_solver_graph(s), *dot, 0, NULL) != BOME_OK || ferror(*dot);
+    bad |= fclose(*dot) != 0;
+    *dot = NULL;
+    if (bad) {
+        snprintf(x->err, sizeof x->err, "--dot: writing %.900s failed: %s", x->a->dot_path, strerror(errno));
+        cli_remove_output(x->a->dot_path);
+        return x->rc = BOME_ERR_IO;
+    }
+    return 0;
 }
 
 /* --save-v, the plot, the picture of v. */
@@ -237,24 +250,38 @@ int cli_run(cli_args *a)
     x.ckpt_every = a->checkpoint_every ? a->checkpoint_every : LONG_MAX;
     char csv[4200], png[4200], img[4200];
     snprintf(csv, sizeof csv, "%s", a->csv_path ? a->csv_path : "");
-    FILE *vfile = NULL;
+    FILE *vfile = NULL, *dot = NULL;
     int rc = 0;
-    if (cli_experiment(c)) {
+    if (cli_experiment(c) && !a->csv_path && lead)
+        snprintf(csv, sizeof csv, "%s/%s.csv", a->out_dir, c->name);
+    bool plots = cli_experiment(c) && !a->no_plot;
+    snprintf(png, sizeof png, "%s/%s.png", a->out_dir, c->name);
+    snprintf(img, sizeof img, "%s/%s-v.png", a->out_dir, c->name);
+    if (cli_outputs_check(a, csv, plots ? png : NULL, plots && c->image ? img : NULL))
+        return 2;
+    if (cli_experiment(c))
         rc = make_dir(a->out_dir, x.err, sizeof x.err);
-        if (!a->csv_path && lead)
-            snprintf(csv, sizeof csv, "%s/%s.csv", a->out_dir, c->name);
-    }
     /* opened before the set-up, so that a bad path fails before any training */
     if (!rc && lead && a->save_path && !(vfile = fopen(a->save_path, "w"))) {
         snprintf(x.err, sizeof x.err, "--save-v: cannot write %.900s: %s", a->save_path, strerror(errno));
         rc = BOME_ERR_IO;
     }
-    prob_run r = {.params = a->params, .o = &a->o, .note = note, .progress = setup_progress, .ud = a};
+    if (!rc && a->dot_path && !(dot = fopen(a->dot_path, "w"))) {
+        snprintf(x.err, sizeof x.err, "--dot: cannot write %.900s: %s", a->dot_path, strerror(errno));
+        rc = BOME_ERR_IO;
+    }
+    prob_run r = {.params = a->params, .o = &a->o, .note = note, .progress = setup_progress, .cancel = setup_cancel,
+                  .ud = a};
     r.out_dir = cli_experiment(c) ? a->out_dir : NULL;
     x.r = &r;
     if (!rc && (rc = c->create(&r, a->start, a->o.seed, x.err, sizeof x.err)) && !x.err[0])
         snprintf(x.err, sizeof x.err, "%s", bome_problem_errmsg(r.problem));
     bome_solver *s = NULL;
+    if (rc && cli_signal) {
+        fprintf(stderr, "bome: stopped by signal %d during the set-up (%s)\n", (int)cli_signal, x.err);
+        rc = 128 + (int)cli_signal;
+        goto done;
+    }
     if (rc) {
         fprintf(stderr, "bome: %s: %s\n", c->name, x.err);
         rc = 1;
@@ -274,8 +301,8 @@ int cli_run(cli_args *a)
         rc = 1;
         goto done;
     }
-    if (!rc && a->dot_path)
-        write_dot(a, s);
+    if (!rc && dot)
+        rc = write_dot(&x, &dot, s);
     bome_step_stats last = {0};
     if (!rc && cli_experiment(c) && !a->resume_path)
         rc = log_step(&x, &last); /* step 0: the start */
@@ -340,6 +367,10 @@ done:
     if (vfile) { /* not written: leave no empty file behind */
         fclose(vfile);
         cli_remove_output(a->save_path);
+    }
+    if (dot) {
+        fclose(dot);
+        cli_remove_output(a->dot_path);
     }
     bome_solver_free(s);
     c->destroy(&r);

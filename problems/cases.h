@@ -60,6 +60,9 @@ typedef struct prob_run {
      * a line, or step done of total of a task named what. */
     void (*note)(void *ud, const char *line);
     void (*progress)(void *ud, const char *what, long done, long total, double value);
+    /* Non-zero when the caller wants a long set-up (a training) given up,
+     * as on a signal (NULL: never); it then fails with BOME_ERR_STATE. */
+    int (*cancel)(void *ud);
     void *ud;
     /* Variables for printing: pointers into state. */
     int n_show;

@@ -72,24 +72,39 @@ static void fit_progress(void *ud, int step, int steps, double held_loss)
     prob_progress(n->r, n->what, step, steps, held_loss);
 }
 
-int prob_fit(const prob_run *r, const data_split *d, const char *key, const char *what, hc_model *m, hc_set a,
+static int fit_cancel(void *ud)
+{
+    const prob_run *r = ((fit_news *)ud)->r;
+    return r->cancel && r->cancel(r->ud);
+}
+
+int prob_fit(const prob_run *r, const char *key, const char *what, hc_model *m, hc_set a,
              hc_set b, hc_set held, hc_fit fit, bool use_cache, char *err, size_t errlen)
 {
     char path[4096] = "";
+    hc_cache_key k;
     if (r->out_dir && key) {
-        /* everything the result depends on is in the name: a changed setting
-         * trains anew instead of loading a stale model */
-        snprintf(path, sizeof path, "%s/cache", r->out_dir);
-        if (mkdir(path, 0777) && errno != EEXIST)
-            return snprintf(err, errlen, "cannot create %.900s: %s", path, strerror(errno)), BOME_ERR_IO;
-        snprintf(path, sizeof path, "%s/cache/%s-%s%d-seed%llu-steps%d-lr%g-n%d-%d-%d-c%d.bin", r->out_dir, key,
-                 m->mlp ? "mlp" : "linear", m->mlp ? m->hidden : 0, (unsigned long long)(r->o ? r->o->seed : 0),
-                 fit.steps, fit.lr, d->n_all_train, d->n_all_val, d->n_all_held, d->n_corrupt);
+        /* the key holds everything the result depends on, the data as the
+         * bytes trained on: a changed data set or setting trains anew
+         * instead of loading a stale model */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.4000s/cache", r->out_dir);
+        if (mkdir(dir, 0777) && errno != EEXIST)
+            return snprintf(err, errlen, "cannot create %.900s: %s", dir, strerror(errno)), BOME_ERR_IO;
+        hc_cache_key_make(&k, key, m, a, b, held, &fit, r->o ? r->o->seed : 0);
+        hc_cache_path(path, sizeof path, dir, &k, m);
     }
     /* with workers, worker 0 alone reads and writes the cache, and the
      * others take what it read */
     const bome_workers *w = prob_workers(r);
-    bome_real loaded = path[0] && use_cache && (!w || w->rank == 0) && hc_cache_load(path, m);
+    bome_real loaded = 0;
+    if (path[0] && use_cache && (!w || w->rank == 0)) {
+        char why[256];
+        int got = hc_cache_load(path, &k, m, why, sizeof why);
+        loaded = got == HC_CACHE_LOADED;
+        if (got == HC_CACHE_REJECTED)
+            prob_note(r, "%s: cache %s rejected: %s; training anew", what, path, why);
+    }
     char msg[256];
     if (w && w->broadcast(w->ud, &loaded, 1, msg, sizeof msg))
         return snprintf(err, errlen, "%s: broadcasting the cache's state failed: %s", what, msg), BOME_ERR_WORKERS;
@@ -105,11 +120,12 @@ int prob_fit(const prob_run *r, const data_split *d, const char *key, const char
     fit.threads = prob_threads(r);
     fit.w = w;
     fit.progress = fit_progress;
+    fit.cancel = fit_cancel;
     fit.ud = &news;
     int rc = hc_train(m, a, b, held, &fit, err, errlen);
     if (rc)
         return rc;
-    bool cached = path[0] && (w && w->rank != 0 ? true : hc_cache_save(path, m) == BOME_OK);
+    bool cached = path[0] && (w && w->rank != 0 ? true : hc_cache_save(path, &k, m) == BOME_OK);
     prob_note(r, "%s: trained, %d steps in %.1f s%s", what, fit.steps, now() - t0,
               !path[0] ? "" : cached ? ", cached" : " (could not write the cache)");
     return BOME_OK;

@@ -27,7 +27,7 @@ int prob_threads(const prob_run *r);
  * name made of key and everything the result depends on; what names it in
  * the notes (key NULL: no cache). use_cache false recomputes and still
  * refreshes the cache. */
-int prob_fit(const prob_run *r, const data_split *d, const char *key, const char *what, hc_model *m, hc_set a,
+int prob_fit(const prob_run *r, const char *key, const char *what, hc_model *m, hc_set a,
              hc_set b, hc_set held, hc_fit fit, bool use_cache, char *err, size_t errlen);
 
 /* What an experiment holds: the split, theta's model (the inner variable,

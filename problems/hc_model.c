@@ -250,6 +250,11 @@ int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, ch
             fit->progress(fit->ud, t, fit->steps, held_loss);
         if (t == fit->steps)
             break;
+        if (fit->cancel && fit->cancel(fit->ud)) {
+            rc = BOME_ERR_STATE;
+            snprintf(err, errlen, "training interrupted at step %d of %d", t, fit->steps);
+            goto done;
+        }
         if ((rc = bome_plan_run(plan)))
             break;
         if (w && (rc = sum_grads(w, m, grads, pack)))
@@ -285,46 +290,4 @@ done:
     hc_model_free(&buf);
     bome_graph_free(g);
     return rc;
-}
-
-/* ---- cache --------------------------------------------------------------------- */
-
-static const char MAGIC[8] = "bomehc1";
-
-bool hc_cache_load(const char *path, hc_model *m)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    char magic[8];
-    int n;
-    bool ok = fread(magic, 1, 8, f) == 8 && !memcmp(magic, MAGIC, 8) && fread(&n, sizeof n, 1, f) == 1 &&
-              n == m->n_params;
-    for (int i = 0; ok && i < n; i++) {
-        size_t size;
-        ok = fread(&size, sizeof size, 1, f) == 1 && size == m->size[i] &&
-             fread(m->theta[i], sizeof(bome_real), size, f) == size;
-    }
-    fclose(f);
-    return ok;
-}
-
-int hc_cache_save(const char *path, const hc_model *m)
-{
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return BOME_ERR_IO;
-    bool ok = fwrite(MAGIC, 1, 8, f) == 8 && fwrite(&m->n_params, sizeof m->n_params, 1, f) == 1;
-    for (int i = 0; ok && i < m->n_params; i++)
-        ok = fwrite(&m->size[i], sizeof m->size[i], 1, f) == 1 &&
-             fwrite(m->theta[i], sizeof(bome_real), m->size[i], f) == m->size[i];
-    ok = fclose(f) == 0 && ok;
-    /* Renamed into place so an interrupted run never leaves a torn cache. */
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return BOME_ERR_IO;
-    }
-    return BOME_OK;
 }

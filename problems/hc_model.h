@@ -64,7 +64,13 @@ typedef struct hc_fit {
     const bome_workers *w;  /* data-parallel: the sets are this worker's rows,
                              * the gradients summed across workers (NULL: one) */
     hc_progress_fn progress;
+    /* asked every step: non-zero gives the training up (may be NULL) */
+    int (*cancel)(void *ud);
     void *ud;
+    /* The penalty's own data (its fixed weights), for the cache key: the
+     * function pointer says nothing of what it penalizes. */
+    const void *penalty_key;
+    size_t penalty_key_len;
 } hc_fit;
 
 /*
@@ -74,9 +80,45 @@ typedef struct hc_fit {
  */
 int hc_train(hc_model *m, hc_set a, hc_set b, hc_set held, const hc_fit *fit, char *err, size_t errlen);
 
-/* The cache: a file per (key) holding the parameters. Returns true if it
- * loaded one that matches the model's shapes. */
-bool hc_cache_load(const char *path, hc_model *m);
-int hc_cache_save(const char *path, const hc_model *m);
+/*
+ * The cache (hc_cache.c): a fit's parameters on disk under a key made of
+ * everything the fit depends on. The data enter as a digest of the bytes
+ * trained on (pixels and labels of a, b and held), not as the directory's
+ * name or mtime: a copied, touched or re-split data set, another seed, size
+ * or corruption count, all change those bytes, and a path says nothing of
+ * what the protocol made of the files. The start enters as a digest of the
+ * initial parameters (the MLP's seeded draw).
+ */
+typedef struct hc_cache_key {
+    char name[48]; /* the caller's name for the fit ("noisy", "l2reg-w0.1") */
+    uint64_t data, start, penalty; /* digests (crc32 << 32 | adler32) */
+    uint64_t seed;
+    int32_t steps, n_a, n_b, n_held;
+    double lr, l2;
+} hc_cache_key;
+
+/* The largest magnitude a cached parameter may have: far above what a fit
+ * of standardized pixels reaches, far below what overflows a logit. */
+#define HC_CACHE_MAX_ABS 1e6
+
+enum { HC_CACHE_LOADED = 0, HC_CACHE_ABSENT = 1, HC_CACHE_REJECTED = 2 };
+
+/* The key of fitting m (at its current, initial values) as fit says on a, b, held. */
+void hc_cache_key_make(hc_cache_key *k, const char *name, const hc_model *m, hc_set a, hc_set b, hc_set held,
+                       const hc_fit *fit, uint64_t seed);
+/* The file name for k under dir: its name and a digest of the whole key. */
+void hc_cache_path(char *path, size_t len, const char *dir, const hc_cache_key *k, const hc_model *m);
+/* Reads path into m when it is k's cache for m's shapes, whole, checksummed
+ * and every value finite and within HC_CACHE_MAX_ABS; everything is checked
+ * in a buffer of its own before m is written, so a rejected file leaves m
+ * as it was. HC_CACHE_ABSENT: no such file; HC_CACHE_REJECTED: why in err. */
+int hc_cache_load(const char *path, const hc_cache_key *k, hc_model *m, char *err, size_t errlen);
+/* The same checks on a file's bytes (len of them); what the fuzzer drives. */
+int hc_cache_parse(const unsigned char *buf, size_t len, const hc_cache_key *k, hc_model *m, char *err, size_t errlen);
+/* Writes m under k: to a temporary, synced, then renamed into place. */
+int hc_cache_save(const char *path, const hc_cache_key *k, const hc_model *m);
+/* The bytes hc_cache_save writes, into a buffer the caller frees (NULL when
+ * out of memory); *len their count. For tests and the fuzzer's seeds. */
+unsigned char *hc_cache_bytes(const hc_cache_key *k, const hc_model *m, size_t *len);
 
 #endif

@@ -196,7 +196,7 @@ static int train(prob_run *r, state *s, bool mlp, int hidden, char *err, size_t 
             snprintf(err, errlen, "out of memory for the model");
             return BOME_ERR_NOMEM;
         }
-        rc = prob_fit(r, d, runs[i].key, runs[i].what, m, runs[i].a, runs[i].b, held, fit, cache, err, errlen);
+        rc = prob_fit(r, runs[i].key, runs[i].what, m, runs[i].a, runs[i].b, held, fit, cache, err, errlen);
         if (!rc)
             rc = prob_test(r, d, m, &s->cmp[i][0], &s->cmp[i][1]);
         hc_model_free(&other);

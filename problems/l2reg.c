@@ -131,10 +131,10 @@ static int fit(prob_run *r, state *s, const char *key, const char *what, bool ca
     hc_set train = {d->x_train, d->y_train, d->n_train, 0}, none = {NULL, NULL, 0, 0};
     hc_set val = {d->x_val, d->y_val, d->n_val, 0};
     hc_fit how = {.steps = (int)prob_real(c, r, FIT_STEPS), .lr = prob_real(c, r, FIT_LR), .penalty = fixed_penalty,
-                  .penalty_ud = s};
+                  .penalty_ud = s, .penalty_key = s->weights, .penalty_key_len = (size_t)d->d * sizeof *s->weights};
     int rc = hc_model_init(&m, false, d->d, 0, d->n_classes, 0);
     if (!rc)
-        rc = prob_fit(r, d, key, what, &m, train, none, none, how, cache, err, errlen);
+        rc = prob_fit(r, key, what, &m, train, none, none, how, cache, err, errlen);
     if (!rc)
         rc = prob_test(r, d, &m, &out[0], &out[1]);
     hc_eval *ev = rc ? NULL : hc_eval_new(&m, val, prob_threads(r), NULL);

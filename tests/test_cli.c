@@ -170,6 +170,67 @@ Test(cli, dot_export_of_the_bome_graph)
     cr_expect(strstr(out, "softmax") && strstr(out, "'w'") && strstr(out, "'x_T'"));
 }
 
+/* --dot is an output like the others: a path that cannot be opened fails
+ * the run before it starts, a write that fails (/dev/full: the old code
+ * checked before flushing) fails it after; either way exit 1 and no CSV. */
+Test(cli, dot_errors_exit_non_zero_and_leave_nothing)
+{
+    char dir[] = "/tmp/bome-dote-XXXXXX", args[512], csv[128];
+    cr_assert(mkdtemp(dir));
+    snprintf(csv, sizeof csv, "%s/log.csv", dir);
+    snprintf(args, sizeof args, "run coreset --steps 3 --quiet --csv %s --dot %s/no-such-dir/g.dot", csv, dir);
+    cr_expect_eq(bome(args), 1, "%s", out);
+    cr_expect(strstr(out, "--dot: cannot write") && strstr(out, "no-such-dir/g.dot"), "%s", out);
+    cr_expect_neq(access(csv, F_OK), 0, "the CSV was left behind");
+    snprintf(args, sizeof args, "run coreset --steps 3 --quiet --csv %s --dot /dev/full", csv);
+    cr_expect_eq(bome(args), 1, "%s", out);
+    cr_expect(strstr(out, "--dot: writing /dev/full failed"), "%s", out);
+    cr_expect_neq(access(csv, F_OK), 0, "the CSV was left behind");
+    cr_expect_eq(access("/dev/full", F_OK), 0, "/dev/full was removed");
+    rmdir(dir);
+}
+
+/* Two outputs naming one file are refused before anything is written, the
+ * file left as it was: the same path, the same file by another path (./,
+ * .., a hard link), the default CSV of an experiment, the file resumed. */
+Test(cli, outputs_naming_one_file_are_refused)
+{
+    char dir[] = "/tmp/bome-same-XXXXXX", args[1024], script[2048];
+    cr_assert(mkdtemp(dir));
+    const char *cases[][2] = {
+        {"run coreset --steps 3 --csv %s/x --dot %s/x", "--csv and --dot name the same file"},
+        {"run coreset --steps 3 --csv %s/x --dot %s/./sub/../x", "--csv and --dot"},
+        {"run coreset --steps 3 --csv %s/x --checkpoint %s/link", "--csv and --checkpoint"},
+        {"run coreset --steps 3 --csv %s/x --resume %s/x", "--csv and --resume"},
+        {"run hyperclean --csv %s/x --save-v %s/x", "--csv and --save-v"},
+        {"run hyperclean --out-dir %s --save-v %s/hyperclean.csv", "--csv and --save-v"},
+        {"run hyperclean --data-dir /nonexistent --out-dir %s --no-plot --csv %s/o.csv --dot %s/hyperclean.png", NULL},
+        {"run hyperclean --out-dir %s --csv %s/o.csv --dot %s/hyperclean.png", "--dot and the plot"},
+    };
+    snprintf(script, sizeof script, "mkdir %s/sub && echo kept > %s/x && ln %s/x %s/link && echo kept > %s/hyperclean.csv",
+             dir, dir, dir, dir, dir);
+    cr_assert_eq(system(script), 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(args, sizeof args, cases[i][0], dir, dir, dir);
+        int rc = bome(args);
+        if (!cases[i][1]) { /* no plot: the name is free (the run fails on the missing data) */
+            cr_expect(rc != 2 && !strstr(out, "same file"), "%s: %s", args, out);
+            continue;
+        }
+        cr_expect_eq(rc, 2, "%s: %s", args, out);
+        cr_expect(strstr(out, cases[i][1]) && strstr(out, "same file"), "%s: %s", args, out);
+    }
+    snprintf(script, sizeof script, "cd %s && cat x hyperclean.csv | tr -d '\n'; ls | tr '\n' ' '", dir);
+    FILE *p = popen(script, "r");
+    cr_assert(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    pclose(p);
+    cr_expect_str_eq(out, "keptkepthyperclean.csv link sub x ", "files were written or changed");
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    cr_expect_eq(system(script), 0);
+}
+
 /* ---- hyper-cleaning on a small synthetic IDX set ------------------------------ */
 
 static void put_be32(unsigned char *p, unsigned v)
@@ -178,8 +239,10 @@ static void put_be32(unsigned char *p, unsigned v)
     p[3] = (unsigned char)v;
 }
 
-/* Images whose class shows in their pixels, so a classifier can learn. */
-static void write_set(const char *dir, const char *prefix, int n, int side)
+/* Images whose class shows in their pixels, so a classifier can learn;
+ * shift moves every label (and the pixels that show it): another data set
+ * of the same shapes. */
+static void write_set_shifted(const char *dir, const char *prefix, int n, int side, int shift)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
@@ -190,7 +253,7 @@ static void write_set(const char *dir, const char *prefix, int n, int side)
     gzwrite(f, h, 16);
     for (int i = 0; i < n; i++)
         for (int p = 0; p < side * side; p++) {
-            unsigned char px = (unsigned char)((p % 10 == i % 10 ? 200 : 20) + (i * 7 + p * 13) % 40);
+            unsigned char px = (unsigned char)((p % 10 == (i + shift) % 10 ? 200 : 20) + (i * 7 + p * 13) % 40);
             gzwrite(f, &px, 1);
         }
     gzclose(f);
@@ -200,10 +263,15 @@ static void write_set(const char *dir, const char *prefix, int n, int side)
     put_be32(h, 0x801), put_be32(h + 4, (unsigned)n);
     gzwrite(f, h, 8);
     for (int i = 0; i < n; i++) {
-        unsigned char y = (unsigned char)(i % 10);
+        unsigned char y = (unsigned char)((i + shift) % 10);
         gzwrite(f, &y, 1);
     }
     gzclose(f);
+}
+
+static void write_set(const char *dir, const char *prefix, int n, int side)
+{
+    write_set_shifted(dir, prefix, n, side, 0);
 }
 
 /* A temporary directory holding a small synthetic IDX data set: 600 training
@@ -267,6 +335,51 @@ Test(cli, hyperclean_end_to_end, .timeout = 120)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
+}
+
+/* The warm-start cache answers only for its own experiment: another data
+ * set of the same shapes, or another corrupted-label count, in the same
+ * --out-dir trains anew; a damaged cache is refused in one line and
+ * replaced; the same run again loads it. */
+Test(cli, cache_is_keyed_by_data_and_sizes, .timeout = 180)
+{
+    char dir[] = "/tmp/bome-hcc-XXXXXX", other[700], args[2048];
+    synthetic_idx_dir(dir);
+    snprintf(other, sizeof other, "%s/other", dir);
+    cr_assert_eq(mkdir(other, 0777), 0);
+    write_set_shifted(other, "train", 600, 8, 3);
+    write_set_shifted(other, "t10k", 200, 8, 3);
+    const char *run = "run hyperclean --out-dir %s/out --data-dir %s --sizes 400,100,100,%s --warm-steps 20 --steps 1 "
+                      "--eval-every 1 --no-plot --threads 1";
+    snprintf(args, sizeof args, run, dir, dir, "200");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(!strstr(out, "loaded from cache") && strstr(out, "cached"), "%s", out);
+    snprintf(args, sizeof args, run, dir, other, "200");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(!strstr(out, "loaded from cache"), "another data set got the first one's models: %s", out);
+    snprintf(args, sizeof args, run, dir, dir, "0");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    /* the comparisons that never see the corrupted labels are the same fits */
+    cr_expect(strstr(out, "warm start (noisy train + validation): trained"),
+              "--sizes ...,0 got the corrupted run's warm start: %s", out);
+    cr_expect(strstr(out, "comparison: validation only: loaded from cache"), "%s", out);
+    snprintf(args, sizeof args, run, dir, dir, "200");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(strstr(out, "warm start (noisy train + validation): loaded from cache"), "%s", out);
+    /* damage every cache file in the middle of its parameters */
+    char script[1024];
+    snprintf(script, sizeof script,
+             "for f in %s/out/cache/*.bin; do printf 'zzzzzzzz' | dd of=$f bs=1 seek=300 conv=notrunc 2>/dev/null; done",
+             dir);
+    cr_assert_eq(system(script), 0);
+    snprintf(args, sizeof args, run, dir, dir, "200");
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(strstr(out, "rejected: checksum mismatch") && strstr(out, "training anew"), "%s", out);
+    cr_expect(!strstr(out, "loaded from cache"), "%s", out);
+    cr_assert_eq(bome(args), 0, "%s", out);
+    cr_expect(strstr(out, "warm start (noisy train + validation): loaded from cache"), "not rewritten: %s", out);
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    cr_expect_eq(system(script), 0);
 }
 
 /* --save-v: a row per training example, traceable to its image in the IDX
@@ -481,13 +594,16 @@ Test(cli, kill_9_and_resume_is_bit_for_bit, .timeout = 300)
                       "--steps 1500 --seed 3 --quiet";
     snprintf(script, sizeof script, "cd %s && %s --csv full.csv --json > full.json", dir, run);
     cr_assert_eq(sh(script), 0, "%s", out);
-    /* kill -9 once a checkpoint exists and the run has gone on a random while */
+    /* kill -9 once a checkpoint exists and the CSV has reached a random row
+     * (a random step, whatever the machine's speed: a random wait of up to
+     * 0.3 s outlasted the whole run on an idle machine) */
     srand((unsigned)time(NULL));
     snprintf(script, sizeof script,
              "cd %s && (%s --csv part.csv --checkpoint ck --checkpoint-every 25 > /dev/null 2>&1 & echo $! > pid; "
-             "wait) & sleep 0.05; while [ ! -s %s/ck ]; do sleep 0.01; done; sleep 0.%03d; "
+             "wait) & sleep 0.05; while [ ! -s %s/ck ]; do sleep 0.01; done; "
+             "while [ $(wc -l < %s/part.csv) -lt %d ] && kill -0 $(cat %s/pid) 2>/dev/null; do sleep 0.002; done; "
              "kill -9 $(cat %s/pid) 2>/dev/null && echo killed; wait",
-             dir, run, dir, rand() % 300, dir);
+             dir, run, dir, dir, 50 + rand() % 1300, dir, dir);
     cr_assert_eq(sh(script), 0, "%s", out);
     bool killed = strstr(out, "killed") != NULL;
     snprintf(script, sizeof script, "cd %s && wc -l < part.csv", dir);
@@ -571,4 +687,63 @@ Test(cli, strict_arguments)
     cr_expect_eq(bome("run ufo-toy --window -1 --steps 1"), 1, "%s", out);
     cr_expect_eq(bome("run sinusoid --hidden 0 --steps 1"), 1, "%s", out);
     cr_expect(strstr(out, "must be whole numbers >= 1"), "%s", out);
+}
+
+/* ---- issue 12's examples of output lost with exit 0 ---- */
+
+/* An option refused by the problem or the solver leaves no header-only CSV. */
+Test(cli, option_error_leaves_no_csv)
+{
+    char dir[] = "/tmp/bome-opt-XXXXXX", args[512], csv[128];
+    cr_assert(mkdtemp(dir));
+    snprintf(csv, sizeof csv, "%s/log.csv", dir);
+    const char *runs[] = {"run ufo-toy --window -1 --steps 1 --csv %s", "run coreset --lr-outer -1 --csv %s",
+                          "run coreset --T 0 --csv %s", "run sinusoid --hidden 0 --steps 1 --csv %s"};
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++) {
+        snprintf(args, sizeof args, runs[i], csv);
+        cr_expect_neq(bome(args), 0, "%s: %s", args, out);
+        cr_expect_neq(access(csv, F_OK), 0, "%s left %s", args, csv);
+        remove(csv);
+    }
+    rmdir(dir);
+}
+
+/* SIGTERM during an experiment with --save-v: exit 128 + 15, and neither
+ * the CSV nor an empty --save-v file is left. */
+Test(cli, sigterm_leaves_no_empty_save_v, .timeout = 120)
+{
+    char dir[] = "/tmp/bome-sigv-XXXXXX", script[4096];
+    synthetic_idx_dir(dir);
+    snprintf(script, sizeof script,
+             "cd %s && ($B run hyperclean --data-dir . --out-dir o --sizes 400,100,100,200 --warm-steps 5 --steps 1000000 "
+             "--eval-every 100000 --no-plot --threads 1 --quiet --csv a.csv --save-v v.csv & p=$!; "
+             "while kill -0 $p 2>/dev/null && [ ! -s a.csv ]; do sleep 0.01; done; sleep 0.3; kill -TERM $p; wait $p; echo \"rc=$?\"); "
+             "test -e v.csv && echo v-left; test -e a.csv && echo csv-left; true",
+             dir);
+    sh(script);
+    cr_expect(strstr(out, "rc=143"), "%s", out);
+    cr_expect(!strstr(out, "v-left") && !strstr(out, "csv-left"), "%s", out);
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    sh(script);
+}
+
+/* SIGTERM during the set-up's training (the warm start: minutes on the full
+ * data set, with no solver step to stop at) stops it too: exit 128 + 15,
+ * no cache of the unfinished fit, no empty --save-v. */
+Test(cli, sigterm_during_the_warm_start, .timeout = 60)
+{
+    char dir[] = "/tmp/bome-sigw-XXXXXX", script[4096];
+    synthetic_idx_dir(dir);
+    snprintf(script, sizeof script,
+             "cd %s && ($B run hyperclean --data-dir . --out-dir o --sizes 400,100,100,200 --warm-steps 2000000000 "
+             "--steps 1 --no-plot --threads 1 --save-v v.csv 2>&1 & p=$!; "
+             "while kill -0 $p 2>/dev/null && [ ! -d o/cache ]; do sleep 0.01; done; sleep 0.3; kill -TERM $p; "
+             "wait $p; echo \"rc=$?\"); ls o/cache | wc -l; test -e v.csv && echo v-left; true",
+             dir);
+    sh(script);
+    cr_expect(strstr(out, "rc=143"), "%s", out);
+    cr_expect(strstr(out, "stopped by signal 15 during the set-up (training interrupted"), "%s", out);
+    cr_expect(strstr(out, "\n0\n") && !strstr(out, "v-left"), "%s", out);
+    snprintf(script, sizeof script, "rm -rf %s", dir);
+    sh(script);
 }

@@ -2,10 +2,13 @@
  * tests/test_hardening.c: inputs that used to get through unchecked (issue
  * 12). Shapes whose byte count wraps around or that no node may hold; nodes
  * handed to a graph that did not make them; gzip IDX files whose trailer is
- * cut or corrupt, or that run on past the payload their header declares.
+ * cut or corrupt, or that run on past the payload their header declares;
+ * warm-start caches of another run, cut, damaged, or holding NaN or 1e300;
+ * a node kept from a freed graph.
  */
 #include <criterion/criterion.h>
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -15,7 +18,9 @@
 #include <unistd.h>
 
 #include "bome/ad.h"
+#include "bome/opt.h"
 #include "data.h"
+#include "hc_model.h"
 #include "idx_fixture.h"
 
 static bome_graph *g, *h;
@@ -280,11 +285,13 @@ static void read_images(int code, const char *want)
     cr_assert_not_null(strstr(err, want), "'%s' lacks '%s'", err, want);
 }
 
-static void cut_tail(long bytes)
+static void cut_tail_of(const char *name, long bytes)
 {
     struct stat st;
-    cr_assert(!stat(path_of("img"), &st) && !truncate(path_of("img"), st.st_size - bytes));
+    cr_assert(!stat(path_of(name), &st) && !truncate(path_of(name), st.st_size - bytes));
 }
+
+static void cut_tail(long bytes) { cut_tail_of("img", bytes); }
 
 /* Inverts the byte at from_end bytes before the end. */
 static void flip(long from_end)
@@ -332,4 +339,297 @@ Test(gzip, bytes_past_payload)
     idx_write(path_of("lab"), 1, DATA_IDX_MAGIC_LABELS, &n, 1, zeros, 8);
     cr_assert_eq(data_idx_read_labels(path_of("lab"), &lab, &ln, err, sizeof err), DATA_ERR_TRAILING, "%s", err);
     cr_assert(lab == NULL && ln == 0 && strstr(err, "2 bytes past"), "%s", err);
+}
+
+/* ---- the warm-start cache ------------------------------------------------------------ */
+
+static char cdir[64], cpath[600];
+static hc_model cm;
+static hc_cache_key ckey;
+static bome_real cx[4 * 6];
+static int32_t cy[4] = {0, 1, 2, 1};
+
+/* A linear model of 6 features and 3 classes (W 3 x 6, b 3) with known
+ * values, and its key for a fit on 4 rows. */
+static void cache_setup(void)
+{
+    idx_tmpdir_make(cdir);
+    cr_assert_eq(hc_model_init(&cm, false, 6, 0, 3, 1), BOME_OK);
+    for (int i = 0; i < 24; i++)
+        cx[i] = 0.25 * i;
+    hc_set a = {cx, cy, 4}, none = {NULL, NULL, 0};
+    hc_fit fit = {.steps = 10, .lr = 0.1, .l2 = 1e-3};
+    hc_cache_key_make(&ckey, "noisy", &cm, a, none, none, &fit, 7);
+    for (int i = 0; i < cm.n_params; i++)
+        for (size_t k = 0; k < cm.size[i]; k++)
+            cm.theta[i][k] = 0.5 + (double)(10 * i) + (double)k;
+    snprintf(cpath, sizeof cpath, "%s/cache.bin", cdir);
+}
+
+static void cache_teardown(void)
+{
+    hc_model_free(&cm);
+    idx_tmpdir_remove(cdir);
+}
+
+TestSuite(cache, .init = cache_setup, .fini = cache_teardown);
+
+/* A model of cm's shapes filled with 7s: a load that is refused must leave
+ * every one of them. */
+static void sevens(hc_model *m)
+{
+    cr_assert_eq(hc_model_init(m, false, 6, 0, 3, 1), BOME_OK);
+    for (int i = 0; i < m->n_params; i++)
+        for (size_t k = 0; k < m->size[i]; k++)
+            m->theta[i][k] = 7;
+}
+
+static void expect_sevens(const hc_model *m)
+{
+    for (int i = 0; i < m->n_params; i++)
+        for (size_t k = 0; k < m->size[i]; k++)
+            cr_assert_eq(m->theta[i][k], 7.0, "parameter %d, value %zu was overwritten", i, k);
+}
+
+static void write_bytes(const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(cpath, "wb");
+    cr_assert(f && fwrite(b, 1, n, f) == n && fclose(f) == 0);
+}
+
+/* Loaded into m: refused, with a message holding want, and m untouched. */
+static void expect_rejected(const char *want)
+{
+    hc_model m;
+    char why[256] = "";
+    sevens(&m);
+    cr_assert_eq(hc_cache_load(cpath, &ckey, &m, why, sizeof why), HC_CACHE_REJECTED, "accepted");
+    cr_expect(strstr(why, want), "message '%s' lacks '%s'", why, want);
+    expect_sevens(&m);
+    hc_model_free(&m);
+}
+
+Test(cache, round_trip)
+{
+    cr_assert_eq(hc_cache_save(cpath, &ckey, &cm), BOME_OK);
+    hc_model m;
+    char why[256] = "";
+    sevens(&m);
+    cr_assert_eq(hc_cache_load(cpath, &ckey, &m, why, sizeof why), HC_CACHE_LOADED, "%s", why);
+    for (int i = 0; i < m.n_params; i++)
+        cr_assert_arr_eq(m.theta[i], cm.theta[i], m.size[i] * sizeof(bome_real));
+    hc_model_free(&m);
+    remove(cpath);
+    cr_expect_eq(hc_cache_load(cpath, &ckey, &m, why, sizeof why), HC_CACHE_ABSENT);
+}
+
+/* The old reader copied W value by value and noticed the end of the file
+ * only after it had overwritten the part that was there. */
+Test(cache, truncated_leaves_the_model_untouched)
+{
+    size_t n;
+    unsigned char *b = hc_cache_bytes(&ckey, &cm, &n);
+    cr_assert(b);
+    write_bytes(b, n - 4 - 8 * 10); /* ten values and the checksum cut */
+    expect_rejected("truncated");
+    write_bytes(b, 40); /* inside the header */
+    expect_rejected("truncated");
+    write_bytes(b, 0);
+    expect_rejected("not a bome cache file");
+    free(b);
+}
+
+/* NaN or 1e300 in a file whose header and checksum are right. */
+static void poke(size_t value, double v, bool fix_checksum)
+{
+    size_t n;
+    unsigned char *b = hc_cache_bytes(&ckey, &cm, &n);
+    cr_assert(b);
+    bome_real r = (bome_real)v; /* the cache holds the build's bome_real */
+    memcpy(b + n - 4 - sizeof r * (3 * 6 + 3) + sizeof r * value, &r, sizeof r);
+    if (fix_checksum) {
+        uint32_t crc = (uint32_t)crc32(0L, b, (uInt)(n - 4));
+        memcpy(b + n - 4, &crc, sizeof crc);
+    }
+    write_bytes(b, n);
+    free(b);
+}
+
+Test(cache, non_finite_or_huge_values_are_refused)
+{
+    poke(5, NAN, true);
+    expect_rejected("not finite");
+    poke(20, INFINITY, true);
+    expect_rejected("not finite");
+    poke(0, BOME_REAL_BITS == 64 ? 1e300 : 1e30, true); /* finite in either, far past the bound */
+    expect_rejected("out of range");
+    poke(3, 1.5, false);
+    expect_rejected("checksum");
+}
+
+/* Another data set (one pixel changed), another size, another step count or
+ * another start: another key, another file name, and a file made under one
+ * key is refused under the others. */
+Test(cache, key_holds_the_data_and_settings)
+{
+    cr_assert_eq(hc_cache_save(cpath, &ckey, &cm), BOME_OK);
+    char p0[600], p1[600];
+    hc_cache_path(p0, sizeof p0, cdir, &ckey, &cm);
+    hc_cache_key base = ckey, other[4];
+    hc_set a = {cx, cy, 4}, a3 = {cx, cy, 3}, none = {NULL, NULL, 0};
+    hc_fit fit = {.steps = 10, .lr = 0.1, .l2 = 1e-3}, fit11 = {.steps = 11, .lr = 0.1, .l2 = 1e-3};
+    hc_model zero;
+    cr_assert_eq(hc_model_init(&zero, false, 6, 0, 3, 1), BOME_OK);
+    bome_real keep = cx[17];
+    cx[17] *= 1 + 2 * BOME_REAL_EPSILON; /* about the smallest change of the data */
+    hc_cache_key_make(&other[0], "noisy", &zero, a, none, none, &fit, 7);
+    cx[17] = keep;
+    hc_cache_key_make(&other[1], "noisy", &zero, a3, none, none, &fit, 7);
+    hc_cache_key_make(&other[2], "noisy", &zero, a, none, none, &fit11, 7);
+    zero.theta[1][2] = 1;
+    hc_cache_key_make(&other[3], "noisy", &zero, a, none, none, &fit, 7);
+    zero.theta[1][2] = 0;
+    hc_cache_key same;
+    hc_cache_key_make(&same, "noisy", &zero, a, none, none, &fit, 7);
+    cr_assert(memcmp(&same, &base, sizeof same) == 0, "the same fit, another key");
+    for (int i = 0; i < 4; i++) {
+        hc_cache_path(p1, sizeof p1, cdir, &other[i], &cm);
+        cr_expect(strcmp(p0, p1), "key %d: the same file name", i);
+        ckey = other[i];
+        expect_rejected("another run");
+    }
+    ckey = base;
+    hc_model_free(&zero);
+}
+
+/* ---- gzip IDX files of every size ------------------------------------------------- */
+
+TestSuite(gzip_sizes, .init = gz_setup, .fini = gz_teardown);
+
+/* Labels of n pseudo-random bytes (deflate cannot shrink them, so the
+ * stream's layout follows n) through zlib at level, plus extra raw bytes
+ * after the gzip stream. */
+static void write_labels(uint32_t n, int level, const char *extra, size_t extra_len)
+{
+    static uint8_t buf[8 + 300000];
+    for (int b = 0; b < 4; b++) {
+        buf[b] = (uint8_t)(DATA_IDX_MAGIC_LABELS >> (24 - 8 * b));
+        buf[4 + b] = (uint8_t)(n >> (24 - 8 * b));
+    }
+    uint32_t x = 12345;
+    for (uint32_t i = 0; i < n; i++)
+        buf[8 + i] = (uint8_t)((x = x * 1103515245u + 12345u) >> 24);
+    char mode[8];
+    snprintf(mode, sizeof mode, "wb%d", level);
+    gzFile f = gzopen(path_of("lab"), mode);
+    cr_assert(f && gzwrite(f, buf, 8 + n) == (int)(8 + n) && gzclose(f) == Z_OK);
+    FILE *g = fopen(path_of("lab"), "ab");
+    cr_assert(g && fwrite(extra, 1, extra_len, g) == extra_len && fclose(g) == 0);
+}
+
+static int read_labels(char *msg, size_t len)
+{
+    uint8_t *lab = NULL;
+    int n = -1;
+    int rc = data_idx_read_labels(path_of("lab"), &lab, &n, msg, len);
+    cr_assert(rc ? lab == NULL && n == 0 : lab != NULL);
+    free(lab);
+    return rc;
+}
+
+/* A cut trailer, whatever the stream's layout. gzread reports a clean end
+ * of file when the input runs out inside a member, unless that happens in
+ * the read that refills its buffer, so the reader over gzread caught it
+ * only with its 128 KB buffer (with zlib's default 8 KB it did not). */
+Test(gzip_sizes, trailer_cut)
+{
+    const uint32_t sizes[] = {1, 100, 4000, 8192, 40000, 131072, 250000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        for (int level = 0; level <= 9; level += 9)
+            for (long cut = 1; cut <= 8; cut++) {
+                write_labels(sizes[i], level, "", 0);
+                cr_assert_eq(read_labels(err, sizeof err), 0, "%u labels: %s", sizes[i], err);
+                cut_tail_of("lab", cut);
+                cr_expect_eq(read_labels(err, sizeof err), DATA_ERR_TRUNCATED,
+                             "%u labels at level %d, %ld trailer bytes cut: '%s'", sizes[i], level, cut, err);
+            }
+}
+
+/* After a gzip member only another member may come; gzread ignored any
+ * other bytes there. */
+Test(gzip_sizes, bytes_past_the_stream)
+{
+    write_labels(1000, 6, "junk", 4);
+    cr_expect_eq(read_labels(err, sizeof err), DATA_ERR_TRAILING, "'%s'", err);
+    cr_expect(strstr(err, "4 bytes past"), "'%s'", err);
+    write_labels(1000, 6, "\x1f", 1);
+    cr_expect_eq(read_labels(err, sizeof err), DATA_ERR_TRAILING, "'%s'", err);
+}
+
+/* Two members, as `cat a.gz b.gz` makes: one file. */
+Test(gzip_sizes, members_in_a_row)
+{
+    uint32_t n = 6;
+    idx_write(path_of("lab"), 1, DATA_IDX_MAGIC_LABELS, &n, 1, "abc", 3);
+    gzFile f = gzopen(path_of("lab"), "ab"); /* a second member */
+    cr_assert(f && gzwrite(f, "def", 3) == 3 && gzclose(f) == Z_OK);
+    uint8_t *lab = NULL;
+    int got = 0;
+    cr_assert_eq(data_idx_read_labels(path_of("lab"), &lab, &got, err, sizeof err), 0, "%s", err);
+    cr_expect(got == 6 && !memcmp(lab, "abcdef", 6));
+    free(lab);
+}
+
+/* ---- a node kept across two solves ------------------------------------------------ */
+
+/* The user's f keeps a node of the first solver's graph and hands it to the
+ * second solver's builders: once that graph is freed the node is freed
+ * memory, which the library must refuse without reading it (under ASan,
+ * reading it was a use-after-free). */
+static bome_node *kept;
+static bool use_kept;
+
+static bome_node *kept_f(bome_graph *gr, const bome_vars *v, void *ctx)
+{
+    (void)ctx;
+    if (!use_kept)
+        kept = v->v[0];
+    bome_node *w = use_kept ? bome_add(gr, kept, v->v[0]) : v->v[0];
+    return bome_sumsq(gr, bome_sub(gr, v->theta[0], w));
+}
+
+static bome_node *kept_g(bome_graph *gr, const bome_vars *v, void *ctx)
+{
+    (void)ctx;
+    return bome_sumsq(gr, bome_sub(gr, v->theta[0], v->v[0]));
+}
+
+Test(foreign, node_kept_across_two_solves)
+{
+    bome_real w[2] = {1, 2}, t[2] = {0, 0};
+    bome_problem *p = bome_problem_new();
+    bome_problem_add_outer(p, "w", BOME_VECTOR(2), w);
+    bome_problem_add_inner(p, "t", BOME_VECTOR(2), t);
+    bome_problem_set_objectives(p, kept_f, kept_g, NULL);
+    bome_options o;
+    bome_options_default(&o);
+    o.max_steps = 2;
+    use_kept = false;
+    bome_solver *s = bome_solver_new(p, &o);
+    cr_assert(s && bome_solver_status(s) == BOME_OK, "%s", s ? bome_solver_errmsg(s) : "NULL");
+    cr_assert_eq(bome_solver_run(s, NULL), BOME_OK);
+    bome_solver_free(s);
+    /* a graph that may take the freed memory's address */
+    bome_graph *spacer = bome_graph_new();
+    for (int i = 0; i < 2000; i++)
+        bome_param(spacer, NULL, BOME_VECTOR(2));
+    use_kept = true;
+    s = bome_solver_new(p, &o);
+    cr_assert_not_null(s);
+    const char *msg = bome_solver_errmsg(s);
+    cr_expect_neq(bome_solver_status(s), BOME_OK, "the stale node was taken");
+    cr_expect(strstr(msg, "not a node of a live graph") || strstr(msg, "belongs to another graph"), "'%s'", msg);
+    bome_solver_free(s);
+    bome_graph_free(spacer);
+    bome_problem_free(p);
 }
