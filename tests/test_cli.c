@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 
 #include "prec.h"
+#include "run_exe.h"
 
 #include "bome/opt.h"
 
@@ -24,14 +25,7 @@ static int bome(const char *args)
 {
     const char *exe = getenv("BOME_EXE");
     cr_assert(exe, "BOME_EXE is not set (meson sets it)");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", exe, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return run_exe(exe, args, out, sizeof out);
 }
 
 Test(cli, help_and_list)

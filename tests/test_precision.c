@@ -15,20 +15,14 @@
 #include <unistd.h>
 
 #include "bome/ad.h"
+#include "run_exe.h"
 
 static char out[1 << 16];
 
 /* Runs exe with args, stdout and stderr into out; the exit status. */
 static int run(const char *exe, const char *args)
 {
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", exe, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return run_exe(exe, args, out, sizeof out);
 }
 
 static const char *exe(const char *var)
